@@ -1,0 +1,3 @@
+from warmstart_localcluster.nodeagent.agent import main
+
+main()

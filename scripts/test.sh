@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command (README): sets up everything it needs on a fresh machine (Python
+# environment, control-plane binaries built from Go modules, all cached outside the repo),
+# then runs lint, strict type checks and the whole test suite. Extra arguments go to pytest,
+# e.g. `scripts/test.sh -m "not cluster"` for the unit tests alone.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+venv=$(bash scripts/ensure-venv.sh)
+export PATH="$venv/bin:$PATH"
+echo "==> control-plane binaries"
+warmstart-cluster build
+echo "==> ruff"
+ruff check .
+echo "==> mypy --strict"
+mypy
+echo "==> pytest"
+exec pytest "$@"

@@ -1,0 +1,169 @@
+"""Shared fixtures: one real local cluster (kube-apiserver, controllers, node agent,
+SeaweedFS S3) per pytest run, a fresh namespace and bucket per test.
+
+Tests that request `cluster` (directly or through `namespace`, `s3_bucket`, ...) are marked
+`cluster`, so `pytest -m "not cluster"` runs the unit tests without starting anything.
+Set WARMSTART_TEST_STATE to reuse a cluster you started yourself (`warmstart-cluster up`);
+it is then left running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from kubernetes import client, config
+
+from warmstart_localcluster import cluster as localcluster
+from warmstart_localcluster import paths
+
+CLUSTER_FIXTURES = {"cluster", "namespace", "s3_bucket", "s3_client", "s3_env", "kube"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
+@dataclass
+class LocalCluster:
+    """What tests need of the running cluster."""
+
+    info: localcluster.ClusterInfo
+
+    @property
+    def kubeconfig(self) -> Path:
+        return Path(self.info.kubeconfig)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.info.state_dir)
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.info.s3_endpoint
+
+    def s3_env(self) -> dict[str, str]:
+        return self.info.s3_env()
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.info.kubectl, f"--kubeconfig={self.info.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def api_client(self) -> client.ApiClient:
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def s3_client(self, access_key: str | None = None, secret_key: str | None = None) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.info.s3_endpoint,
+            aws_access_key_id=access_key or self.info.s3_access_key,
+            aws_secret_access_key=secret_key or self.info.s3_secret_key,
+            region_name=self.info.s3_region,
+        )
+
+    def pod_log(self, namespace: str, pod: str) -> str:
+        found = sorted((self.state_dir / "pods").glob(f"{namespace}_{pod}_*/logs/*.log"))
+        return "\n".join(p.read_text(errors="replace") for p in found)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    reuse = os.environ.get("WARMSTART_TEST_STATE")
+    if reuse:
+        info = localcluster.status(Path(reuse))
+        if info is None:
+            pytest.fail(f"WARMSTART_TEST_STATE={reuse} names no running cluster")
+        yield LocalCluster(info)
+        return
+    state = paths.cache_dir() / "test-cluster"
+    # `fresh` also stops whatever a killed earlier run left behind in this state dir.
+    info = localcluster.up(state, fresh=True)
+    try:
+        yield LocalCluster(info)
+    finally:
+        localcluster.down(state)
+
+
+def _dns_name(request: pytest.FixtureRequest, limit: int) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    suffix = uuid.uuid4().hex[:6]
+    return f"{base[: limit - len(suffix) - 1].strip('-')}-{suffix}"
+
+
+@pytest.fixture
+def kube(cluster: LocalCluster) -> Iterator[client.ApiClient]:
+    api = cluster.api_client()
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def namespace(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = _dns_name(request, 50)
+    api = cluster.api_client()
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": name, "labels": {"warmstart.dev/test": "true"}}})
+    # Pods are refused until the namespace's default ServiceAccount exists.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        accounts = core.list_namespaced_service_account(name).items
+        if any(sa.metadata.name == "default" for sa in accounts):
+            break
+        time.sleep(0.2)
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
+        api.close()
+
+
+@pytest.fixture
+def s3_env(cluster: LocalCluster) -> dict[str, str]:
+    return cluster.s3_env()
+
+
+@pytest.fixture
+def s3_client(cluster: LocalCluster) -> Any:
+    return cluster.s3_client()
+
+
+@pytest.fixture
+def s3_bucket(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = _dns_name(request, 40)
+    s3 = cluster.s3_client()
+    s3.create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+        s3.delete_bucket(Bucket=name)
