@@ -8,6 +8,7 @@ tests in confusing ways; set WARMSTART_USE_PATH=1 to allow it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -126,7 +127,20 @@ def ensure(name: str) -> Path:
     found = locate(name)
     if found is not None:
         return found
-    return _build(COMPONENTS[name])
+    component = COMPONENTS[name]
+    target = cached_path(component)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs (a test session and a demo, say) must not build the same binary at once:
+    # the second waits for the first and then finds the result in the cache.
+    with (target.parent / "build.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _progress(f"waiting for another process that is building {name}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file():
+            return target
+        return _build(component)
 
 
 def ensure_all(names: list[str] | None = None) -> dict[str, Path]:
@@ -141,7 +155,6 @@ def _build(component: Component) -> Path:
             f"or point {component.env_var} at an existing {component.name} binary"
         )
     target = cached_path(component)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     cmd = [go, "build", "-v", "-o", str(partial)]
     if component.tags:
