@@ -1,0 +1,53 @@
+"""Operator settings, read once at start-up from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A setting is malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    trainer_image: str = "ghcr.io/warmstart-dev/trainer:0.1.0"
+    # The trainer's entrypoint; the subcommand and its flags are appended.
+    trainer_command: tuple[str, ...] = ("python", "-m", "warmstart_trainer")
+    # At most this many trainings of one lineage run at once; the rest wait as Queued.
+    max_active_per_lineage: int = 1
+    field_manager: str = "warmstart-operator"
+    metrics_port: int = 8080
+    namespaces: tuple[str, ...] = field(default_factory=tuple)
+    # How often a Training job is looked at even when nothing changed (seconds).
+    poll_seconds: float = 5.0
+
+    @staticmethod
+    def from_env(env: Mapping[str, str] | None = None) -> OperatorConfig:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("WARMSTART_TRAINER_IMAGE"):
+            values["trainer_image"] = env["WARMSTART_TRAINER_IMAGE"]
+        if env.get("WARMSTART_TRAINER_COMMAND"):
+            values["trainer_command"] = tuple(shlex.split(env["WARMSTART_TRAINER_COMMAND"]))
+        for key, name, cast in (
+            ("max_active_per_lineage", "WARMSTART_MAX_ACTIVE_PER_LINEAGE", int),
+            ("metrics_port", "WARMSTART_METRICS_PORT", int),
+            ("poll_seconds", "WARMSTART_POLL_SECONDS", float),
+        ):
+            if env.get(name):
+                try:
+                    values[key] = cast(env[name])
+                except ValueError:
+                    raise ConfigError(f"{name}={env[name]!r} is not a number") from None
+        if env.get("WARMSTART_NAMESPACES"):
+            values["namespaces"] = tuple(
+                ns.strip() for ns in env["WARMSTART_NAMESPACES"].split(",") if ns.strip()
+            )
+        config = OperatorConfig(**values)  # type: ignore[arg-type]
+        if config.max_active_per_lineage < 1:
+            raise ConfigError("WARMSTART_MAX_ACTIVE_PER_LINEAGE must be >= 1")
+        return config

@@ -1,0 +1,117 @@
+"""Kopf wiring: thin handlers that hand each object to its reconciler.
+
+Event handlers react at once (and run for every object when the operator starts, which is
+how work interrupted by a crash resumes); timers are the safety net that re-reconciles
+objects whose children changed without an event reaching us. No on.create/update handlers:
+they would make Kopf store progress annotations and finalizers on users' objects, which a
+level-triggered reconcile does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from warmstart.api.constants import (
+    GROUP,
+    MODELLINEAGE_PLURAL,
+    TERMINAL_JOB_PHASES,
+    VERSION,
+    WARMSTARTJOB_KIND,
+    WARMSTARTJOB_PLURAL,
+)
+from warmstart_operator.builders import MANAGED_BY
+from warmstart_operator.config import OperatorConfig
+from warmstart_operator.jobflow import JobReconciler
+from warmstart_operator.kube import Kube, PermissionDenied
+from warmstart_operator.lineageflow import LineageReconciler
+from warmstart_operator.metrics import Metrics
+
+log = logging.getLogger("warmstart")
+_POLL = float(os.environ.get("WARMSTART_POLL_SECONDS", "5"))
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = OperatorConfig.from_env()
+    settings.peering.standalone = True
+    # The reconcilers post their own Events, one per transition; Kopf's per-handler
+    # events would only add noise.
+    settings.posting.enabled = False
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = 16
+    # Status has no room for Kopf's own bookkeeping (the schema prunes unknown fields).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="warmstart.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="warmstart.dev")
+    metrics = Metrics()
+    kube = Kube.connect()
+    memo.kube = kube
+    memo.metrics = metrics
+    memo.jobs = JobReconciler(kube, config, metrics)
+    memo.lineages = LineageReconciler(kube, config, metrics)
+    address = os.environ.get("WARMSTART_METRICS_ADDRESS", "0.0.0.0")  # noqa: S104
+    start_http_server(config.metrics_port, addr=address, registry=metrics.registry)
+    log.info("warmstart operator started; metrics on %s:%s", address, config.metrics_port)
+
+
+def _run(kind: str, reconcile: Any, namespace: str | None, name: str | None) -> None:
+    if not namespace or not name:
+        return  # both kinds are namespaced; anything else is not ours
+    try:
+        reconcile(namespace, name)
+    except PermissionDenied as exc:
+        # Loud and specific: a missing RBAC rule must never look like a stalled job.
+        log.error("%s %s/%s: %s", kind, namespace, name, exc)
+        raise kopf.TemporaryError(str(exc), delay=30) from None
+
+
+@kopf.on.event(GROUP, VERSION, WARMSTARTJOB_PLURAL)
+def warmstartjob_event(type: str, namespace: str | None, name: str | None, memo: kopf.Memo,
+                       **_: Any) -> None:
+    if type == "DELETED":
+        return
+    _run("WarmStartJob", memo.jobs.reconcile, namespace, name)
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in TERMINAL_JOB_PHASES
+
+
+@kopf.timer(GROUP, VERSION, WARMSTARTJOB_PLURAL, interval=_POLL * 3, when=_unfinished,
+            backoff=_POLL)
+def warmstartjob_timer(namespace: str | None, name: str | None, memo: kopf.Memo,
+                       **_: Any) -> None:
+    _run("WarmStartJob", memo.jobs.reconcile, namespace, name)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+def training_job_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo,
+                       **_: Any) -> None:
+    for owner in body.metadata.get("ownerReferences") or []:
+        if owner.get("kind") == WARMSTARTJOB_KIND:
+            _run("WarmStartJob", memo.jobs.reconcile, namespace, owner["name"])
+
+
+@kopf.on.event(GROUP, VERSION, MODELLINEAGE_PLURAL)
+def lineage_event(type: str, namespace: str | None, name: str | None, memo: kopf.Memo,
+                  **_: Any) -> None:
+    if type == "DELETED":
+        return
+    _run("ModelLineage", memo.lineages.reconcile, namespace, name)
+
+
+@kopf.timer(GROUP, VERSION, MODELLINEAGE_PLURAL, interval=_POLL, backoff=_POLL * 2)
+def lineage_timer(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> None:
+    _run("ModelLineage", memo.lineages.reconcile, namespace, name)
+
+
+@kopf.on.probe(id="apiRequests")
+def api_requests(memo: kopf.Memo, **_: Any) -> int:
+    return int(memo.kube.requests)

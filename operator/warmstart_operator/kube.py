@@ -1,0 +1,250 @@
+"""The operator's only door to the Kubernetes API (the storage layer).
+
+Everything else works on plain dicts and pydantic models. API errors become the project's
+own exceptions here, with messages that say what the operator lacked: a missing RBAC rule
+shows up as a PermissionDenied naming the verb and resource, never as a silent stall.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION, WARMSTARTJOB_PLURAL
+
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+class KubeError(Exception):
+    """An API call failed for a reason other than the ones below."""
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Conflict(KubeError):
+    pass
+
+
+class PermissionDenied(KubeError):
+    """The operator's ServiceAccount lacks an RBAC rule; the message names it."""
+
+
+def _translate(exc: ApiException, verb: str, what: str) -> KubeError:
+    if exc.status == 404:
+        return NotFound(f"{what} not found")
+    if exc.status == 409:
+        return Conflict(f"{verb} {what}: conflict")
+    if exc.status == 403:
+        return PermissionDenied(
+            f"the operator may not {verb} {what} (403 Forbidden): its RBAC role lacks this rule"
+        )
+    body = ""
+    try:
+        body = json.loads(exc.body or "{}").get("message", "")
+    except (ValueError, AttributeError):
+        body = str(exc.body)[:300]
+    return KubeError(f"{verb} {what} failed: {exc.status} {exc.reason}: {body}")
+
+
+class Kube:
+    """Thin REST helper over the official client: dicts in, dicts out, counted calls."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api = api_client
+        self.requests = 0
+        self._count_lock = threading.Lock()
+
+    @staticmethod
+    def connect() -> Kube:
+        try:
+            config.load_incluster_config()
+            return Kube(client.ApiClient())
+        except config.ConfigException:
+            return Kube(config.new_client_from_config())
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        with self._count_lock:
+            self.requests += 1
+        try:
+            resp = self.api.call_api(
+                path, method,
+                query_params=query or [],
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=30,
+            )
+        except ApiException as exc:
+            raise _translate(exc, method.lower(), what) from None
+        data = resp.data
+        result: dict[str, Any] = json.loads(data) if data else {}
+        return result
+
+    # -- generic -------------------------------------------------------------------------
+    def get(self, path: str, what: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GET", path, what)
+        except NotFound:
+            return None
+
+    def create(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any] | None:
+        """POST; returns None when an object of that name already exists."""
+        try:
+            return self.call("POST", path, what, body=body)
+        except Conflict:
+            return None
+
+    # -- the two kinds ------------------------------------------------------------------
+    @staticmethod
+    def custom_path(namespace: str, plural: str, name: str | None = None) -> str:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+        return f"{base}/{name}" if name else base
+
+    def get_lineage(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(self.custom_path(namespace, MODELLINEAGE_PLURAL, name),
+                        f"ModelLineage {namespace}/{name}")
+
+    def get_wsj(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(self.custom_path(namespace, WARMSTARTJOB_PLURAL, name),
+                        f"WarmStartJob {namespace}/{name}")
+
+    def list_wsjs(self, namespace: str) -> list[dict[str, Any]]:
+        items = self.call("GET", self.custom_path(namespace, WARMSTARTJOB_PLURAL),
+                          f"WarmStartJobs in {namespace}").get("items", [])
+        return list(items)
+
+    def create_wsj(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return self.create(self.custom_path(namespace, WARMSTARTJOB_PLURAL), body,
+                           f"WarmStartJob {namespace}/{body['metadata']['name']}")
+
+    def delete_wsj(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.call("DELETE", self.custom_path(namespace, WARMSTARTJOB_PLURAL, name),
+                      f"WarmStartJob {namespace}/{name}",
+                      body={"propagationPolicy": "Background"})
+
+    def patch_status(self, namespace: str, plural: str, name: str,
+                     status: dict[str, Any]) -> dict[str, Any]:
+        return self.call("PATCH", self.custom_path(namespace, plural, name) + "/status",
+                         f"{plural}/{name} status in {namespace}",
+                         body={"status": status}, content_type=MERGE_PATCH)
+
+    def update_status_guarded(
+        self,
+        namespace: str,
+        plural: str,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
+        attempts: int = 8,
+    ) -> dict[str, Any] | None:
+        """Read-modify-write of .status with optimistic concurrency: `mutate` gets the object
+        and returns the new status (None: nothing to change); retried on conflict, so two
+        writers never lose each other's update."""
+        what = f"{plural}/{name} in {namespace}"
+        path = self.custom_path(namespace, plural, name)
+        for _ in range(attempts):
+            obj = self.call("GET", path, what)
+            new_status = mutate(obj)
+            if new_status is None:
+                return obj
+            body = {**obj, "status": new_status}
+            try:
+                return self.call("PUT", path + "/status", what, body=body)
+            except Conflict:
+                continue
+        raise Conflict(f"status of {what} kept changing under {attempts} attempts")
+
+    def patch_spec(self, namespace: str, plural: str, name: str, patch: dict[str, Any]) -> None:
+        self.call("PATCH", self.custom_path(namespace, plural, name),
+                  f"{plural}/{name} in {namespace}", body=patch, content_type=MERGE_PATCH)
+
+    # -- built-in kinds -----------------------------------------------------------------
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}",
+                          f"Secret {namespace}/{name}")
+        if secret is None:
+            return None
+        return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                        f"Job {namespace}/{name}")
+
+    def create_job(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        ns = body["metadata"]["namespace"]
+        return self.create(f"/apis/batch/v1/namespaces/{ns}/jobs", body,
+                           f"Job {ns}/{body['metadata']['name']}")
+
+    def patch_job(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.call("PATCH", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                  f"Job {namespace}/{name}", body=patch, content_type=MERGE_PATCH)
+
+    def create_configmap(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        ns = body["metadata"]["namespace"]
+        return self.create(f"/api/v1/namespaces/{ns}/configmaps", body,
+                           f"ConfigMap {ns}/{body['metadata']['name']}")
+
+    def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        result = self.call("GET", f"/api/v1/namespaces/{namespace}/pods",
+                           f"pods of Job {namespace}/{job_name}",
+                           query=[("labelSelector", f"job-name={job_name}")])
+        return list(result.get("items", []))
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+                        f"Deployment {namespace}/{name}")
+
+    def apply_deployment(self, namespace: str, name: str, body: dict[str, Any],
+                         field_manager: str) -> dict[str, Any]:
+        """Server-side apply, forcing ownership of exactly the fields in body."""
+        return self.call(
+            "PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            f"Deployment {namespace}/{name}", body=body,
+            content_type=APPLY_PATCH,
+            query=[("fieldManager", field_manager), ("force", "true")],
+        )
+
+    def post_event(self, obj: dict[str, Any], event_type: str, reason: str, message: str,
+                   component: str) -> None:
+        meta = obj["metadata"]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        ns = meta["namespace"]
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+            "eventTime": now,
+            "reportingController": f"warmstart.dev/{component}",
+            "reportingInstance": component,
+            "action": reason,
+            "reason": reason,
+            "note": message[:1024],
+            "type": event_type,
+            "regarding": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
+                          "name": meta["name"], "namespace": ns, "uid": meta.get("uid")},
+        }
+        # Events are best effort; the status carries the same facts.
+        with contextlib.suppress(KubeError):
+            self.call("POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events",
+                      f"Event for {meta['name']}", body=body)

@@ -1,0 +1,3 @@
+from warmstart_trainer.cli import main
+
+raise SystemExit(main())
