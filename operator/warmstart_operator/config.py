@@ -24,6 +24,9 @@ class OperatorConfig:
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     # How often a Training job is looked at even when nothing changed (seconds).
     poll_seconds: float = 5.0
+    # A WarmStartJob whose lineage does not exist waits this long before it fails (GitOps
+    # tools may apply the job before the lineage).
+    lineage_grace_seconds: float = 30.0
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -37,6 +40,7 @@ class OperatorConfig:
             ("max_active_per_lineage", "WARMSTART_MAX_ACTIVE_PER_LINEAGE", int),
             ("metrics_port", "WARMSTART_METRICS_PORT", int),
             ("poll_seconds", "WARMSTART_POLL_SECONDS", float),
+            ("lineage_grace_seconds", "WARMSTART_LINEAGE_GRACE_SECONDS", float),
         ):
             if env.get(name):
                 try:

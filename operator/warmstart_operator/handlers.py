@@ -52,6 +52,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix="warmstart.dev")
     metrics = Metrics()
     kube = Kube.connect()
+    kube.on_request = metrics.api_requests.inc
     memo.kube = kube
     memo.metrics = metrics
     memo.jobs = JobReconciler(kube, config, metrics)

@@ -43,7 +43,7 @@ from warmstart.api.warmstartjob import (
     WarmStartJobStatus,
 )
 from warmstart.storage import ObjectNotFoundError, StorageError
-from warmstart_operator import builders, gate, lineage_index, naming, objectstore
+from warmstart_operator import builders, failpoints, gate, lineage_index, naming, objectstore
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
@@ -55,6 +55,14 @@ ACTIVE_PHASES = {JobPhase.TRAINING, JobPhase.EVALUATING, JobPhase.REGISTERING}
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class Wait(Exception):
+    """Not ready yet (e.g. the lineage is still registering its base): stay Pending."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Failure(Exception):
@@ -111,6 +119,19 @@ def termination_reason(pods: list[dict[str, Any]]) -> str:
     return f"exit code {code}: {message[-600:]}" if message else f"exit code {code}"
 
 
+def _age_seconds(meta: dict[str, Any]) -> float:
+    created = dt.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+    return (now() - created).total_seconds()
+
+
+def _lineage_broken(lineage: ModelLineage) -> bool:
+    """True when the lineage reports it cannot read its base: waiting would not help."""
+    for cond in (lineage.status.conditions if lineage.status else None) or []:
+        if cond.type == "Degraded" and cond.status == ConditionStatus.TRUE:
+            return True
+    return False
+
+
 class JobReconciler:
     def __init__(self, kube: Kube, config: OperatorConfig, metrics: Metrics) -> None:
         self.kube = kube
@@ -139,6 +160,12 @@ class JobReconciler:
             step = Step(status=status.model_copy(deep=True))
             try:
                 self._step(wsj, step)
+            except Wait as wait:
+                step.status.phase = JobPhase.PENDING
+                step.status.conditions = set_condition(step.status.conditions or [], condition(
+                    JobConditionType.PARENT_RESOLVED, False, wait.reason, str(wait),
+                    wsj["metadata"].get("generation")))
+                step.requeue = self.config.poll_seconds
             except Failure as failure:
                 self._fail(wsj, step, failure.reason, str(failure))
             self._write(wsj, status, step)
@@ -156,9 +183,14 @@ class JobReconciler:
             raise Failure("InvalidSpec", f"{where}: {first['msg']}") from None
         lineage_obj = self.kube.get_lineage(ns, spec.lineage_ref.name)
         if lineage_obj is None:
-            raise Failure(JobReason.LINEAGE_NOT_FOUND,
-                          f'ModelLineage "{spec.lineage_ref.name}" does not exist in '
-                          f"namespace {ns}")
+            message = (f'ModelLineage "{spec.lineage_ref.name}" does not exist in namespace '
+                       f"{ns}")
+            # GitOps tools apply a job and its lineage together, in any order: give the
+            # lineage a moment to appear before calling the reference wrong.
+            if _age_seconds(meta) < self.config.lineage_grace_seconds and \
+                    not step.status.job_name:
+                raise Wait(JobReason.LINEAGE_NOT_FOUND, message + " (yet); waiting")
+            raise Failure(JobReason.LINEAGE_NOT_FOUND, message)
         lineage = ModelLineage.model_validate(lineage_obj)
         job_name = naming.training_job(name)
         job = self.kube.get_job(ns, job_name)
@@ -241,6 +273,7 @@ class JobReconciler:
             job = builders.training_job(wsj, spec, lineage.metadata["name"],
                                         lineage.spec.storage.secret_ref.name, self.config)
             created = self.kube.create_job(job)
+            failpoints.crash_point(failpoints.AFTER_JOB_CREATED)
             # Status before anything else, so the queue sees this job as active at once.
             step.status.job_name = job["metadata"]["name"]
             step.status.phase = JobPhase.TRAINING
@@ -309,6 +342,7 @@ class JobReconciler:
             return status.to_api()
 
         self.kube.update_status_guarded(ns, MODELLINEAGE_PLURAL, lineage_name, mutate)
+        failpoints.crash_point(failpoints.AFTER_VERSION_REGISTERED)
         if "clash" in holder:
             raise Failure("VersionExists", f'lineage {lineage_name} already has a version '
                           f'"{version}" with another manifest; rename the WarmStartJob')
@@ -414,6 +448,9 @@ class JobReconciler:
         try:
             choice = lineage_index.resolve_parent(spec.parent, lineage.status)
         except lineage_index.ParentUnresolved as exc:
+            if exc.reason == JobReason.NO_SERVING_VERSION and not _lineage_broken(lineage):
+                raise Wait(exc.reason, "the lineage has not registered its base yet; "
+                           "waiting") from None
             raise Failure(exc.reason, str(exc)) from None
         try:
             read = objectstore.read_manifest(store, choice.uri)
@@ -494,6 +531,8 @@ class JobReconciler:
         new = step.status.to_api()
         if new != (wsj.get("status") or {}):
             self.kube.patch_status(meta["namespace"], WARMSTARTJOB_PLURAL, meta["name"], new)
+            if step.status.phase == JobPhase.PENDING:
+                failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED)
             if step.status.phase != before.phase:
                 self.metrics.set_phase(meta["namespace"], meta["name"], step.status.phase)
         for kind, reason, message in step.events:

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -60,9 +61,11 @@ def _translate(exc: ApiException, verb: str, what: str) -> KubeError:
 class Kube:
     """Thin REST helper over the official client: dicts in, dicts out, counted calls."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient,
+                 on_request: Callable[[], None] | None = None) -> None:
         self.api = api_client
         self.requests = 0
+        self.on_request = on_request
         self._count_lock = threading.Lock()
 
     @staticmethod
@@ -84,6 +87,8 @@ class Kube:
     ) -> dict[str, Any]:
         with self._count_lock:
             self.requests += 1
+        if self.on_request is not None:
+            self.on_request()
         try:
             resp = self.api.call_api(
                 path, method,
@@ -233,7 +238,8 @@ class Kube:
         body = {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+            # Named as kubelet names its events: object name + a hex timestamp.
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": ns},
             "eventTime": now,
             "reportingController": f"warmstart.dev/{component}",
             "reportingInstance": component,

@@ -38,7 +38,7 @@ from warmstart.api.constants import (
 )
 from warmstart.api.modellineage import ModelLineage, ModelLineageStatus
 from warmstart.storage import StorageError
-from warmstart_operator import builders, lineage_index, naming, objectstore
+from warmstart_operator import builders, failpoints, lineage_index, naming, objectstore
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
@@ -243,6 +243,7 @@ class LineageReconciler:
             serving.model_digest_env, desired, entry.uri, entry.manifest_digest)
         self.kube.apply_deployment(ns, serving.deployment_ref.name, body,
                                    self.config.field_manager)
+        failpoints.crash_point(failpoints.AFTER_DEPLOYMENT_APPLIED)
         serving_before = status.serving_version or current
 
         def start(s: ModelLineageStatus) -> None:

@@ -48,6 +48,9 @@ class Metrics:
                                   ["namespace", "lineage", "version"], registry=r)
         self.reconcile_duration = Histogram("warmstart_reconcile_duration_seconds",
                                             "Time per reconcile", ["kind"], registry=r)
+        self.api_requests = Counter("warmstart_api_requests",
+                                    "Requests the operator's reconcilers sent to the API server",
+                                    registry=r)
         self.reconcile_errors = Counter("warmstart_reconcile_errors_total",
                                         "Reconciles that raised", ["kind"], registry=r)
 

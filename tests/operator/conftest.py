@@ -65,6 +65,7 @@ class OperatorProcess:
             "WARMSTART_METRICS_PORT": str(self.metrics_port),
             "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
             "WARMSTART_POLL_SECONDS": "1",
+            "WARMSTART_LINEAGE_GRACE_SECONDS": "3",
             "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
             MARKER_ENV: str(self.cluster.state_dir),
             **self.extra_env,
