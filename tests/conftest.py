@@ -53,8 +53,8 @@ class LocalCluster:
     def s3_endpoint(self) -> str:
         return self.info.s3_endpoint
 
-    def s3_env(self) -> dict[str, str]:
-        return self.info.s3_env()
+    def s3_env(self, tenant: str | None = None) -> dict[str, str]:
+        return self.info.s3_env(tenant)
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             shown = asdict(running)
             shown["s3_secret_key"] = "***"  # noqa: S105 (masking it: never print a secret)
+            shown["s3_tenants"] = {name: [c[0], "***"] for name, c in running.s3_tenants.items()}
             print(json.dumps(shown, indent=2))
         elif args.command == "env":
             info = cluster.ClusterInfo.load(state_dir)

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from warmstart_localcluster import binaries, kubeconfig, pki, processes, s3server
@@ -40,6 +40,8 @@ class ClusterInfo:
     s3_access_key: str
     s3_secret_key: str
     s3_region: str
+    # Bucket-scoped credentials: tenant name (also its bucket) -> [access key, secret key].
+    s3_tenants: dict[str, list[str]] = field(default_factory=dict)
 
     @staticmethod
     def load(state_dir: Path) -> ClusterInfo:
@@ -51,10 +53,12 @@ class ClusterInfo:
                 f"no local cluster at {state_dir}: run `warmstart-cluster up` first"
             ) from None
 
-    def s3_env(self) -> dict[str, str]:
+    def s3_env(self, tenant: str | None = None) -> dict[str, str]:
+        access, secret = (self.s3_access_key, self.s3_secret_key) if tenant is None else (
+            self.s3_tenants[tenant][0], self.s3_tenants[tenant][1])
         return {
-            "AWS_ACCESS_KEY_ID": self.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": self.s3_secret_key,
+            "AWS_ACCESS_KEY_ID": access,
+            "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_ENDPOINT_URL": self.s3_endpoint,
             "AWS_REGION": self.s3_region,
         }
@@ -184,6 +188,7 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
         s3_access_key=s3.access_key,
         s3_secret_key=s3.secret_key,
         s3_region=s3.region,
+        s3_tenants={name: list(creds) for name, creds in s3.tenants.items()},
     )
     info_path = state_dir / "cluster.json"
     info_path.touch(mode=0o600)

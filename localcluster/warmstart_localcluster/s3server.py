@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from warmstart_localcluster import processes
@@ -23,12 +23,18 @@ from warmstart_localcluster.ports import fixed_port, free_ports
 REGION = "us-east-1"
 
 
+# Two extra identities, each allowed only its own bucket (named like the identity), so
+# tests and the demo can show that one tenant's credentials cannot reach another's data.
+TENANTS = ("tenant-a", "tenant-b")
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
     access_key: str
     secret_key: str
     region: str = REGION
+    tenants: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def write_config(path: Path, identities: dict[str, tuple[str, str, list[str]]]) -> None:
@@ -53,8 +59,13 @@ def start(weed: Path, state_dir: Path, timeout: float) -> S3Server:
     access_key = "warmstart-admin"
     secret_key = secrets.token_urlsafe(24)
     config = state_dir / "s3-identities.json"
-    write_config(config, {"admin": (access_key, secret_key, ["Admin", "Read", "List", "Tagging",
-                                                             "Write"])})
+    identities = {"admin": (access_key, secret_key, ["Admin", "Read", "List", "Tagging",
+                                                     "Write"])}
+    tenants = {name: (f"{name}-key", secrets.token_urlsafe(24)) for name in TENANTS}
+    for name, (access, secret) in tenants.items():
+        identities[name] = (access, secret, [f"{a}:{name}" for a in ("Read", "Write", "List",
+                                                                      "Tagging")])
+    write_config(config, identities)
     ports = free_ports(8)
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
     s3 = fixed_port("WARMSTART_S3_PORT") or s3
@@ -84,7 +95,7 @@ def start(weed: Path, state_dir: Path, timeout: float) -> S3Server:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if healthy(endpoint):
-            return S3Server(endpoint, access_key, secret_key)
+            return S3Server(endpoint, access_key, secret_key, tenants=tenants)
         time.sleep(0.3)
     raise RuntimeError(
         f"SeaweedFS S3 did not answer at {endpoint} within {timeout:.0f}s; last log lines:\n"
