@@ -170,11 +170,9 @@ def training_job(
         "restartPolicy": "Never",
         # The trainer talks to object storage, never to the Kubernetes API.
         "automountServiceAccountToken": False,
+        # The image's numeric USER decides the uid; the kubelet refuses it if it is root.
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 65532,
-            "runAsGroup": 65532,
-            "fsGroup": 65532,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],

@@ -3,8 +3,8 @@
 Event handlers react at once (and run for every object when the operator starts, which is
 how work interrupted by a crash resumes); timers are the safety net that re-reconciles
 objects whose children changed without an event reaching us. No on.create/update handlers:
-they would make Kopf store progress annotations and finalizers on users' objects, which a
-level-triggered reconcile does not need.
+a level-triggered reconcile needs no per-handler progress; Kopf's timers do keep a finalizer
+on each object while they run.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from warmstart_operator.jobflow import JobReconciler
 from warmstart_operator.kube import Kube, PermissionDenied
 from warmstart_operator.lineageflow import LineageReconciler
 from warmstart_operator.metrics import Metrics
+from warmstart_operator.permissions import report_permission_error
 
 log = logging.getLogger("warmstart")
 _POLL = float(os.environ.get("WARMSTART_POLL_SECONDS", "5"))
@@ -45,6 +46,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 16
+    # Timers hold a finalizer; let a deleted object go within seconds, not a minute.
+    settings.background.instant_exit_timeout = 5
     # Status has no room for Kopf's own bookkeeping (the schema prunes unknown fields).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="warmstart.dev")
@@ -62,14 +65,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     log.info("warmstart operator started; metrics on %s:%s", address, config.metrics_port)
 
 
-def _run(kind: str, reconcile: Any, namespace: str | None, name: str | None) -> None:
+def _run(kind: str, reconcile: Any, namespace: str | None, name: str | None,
+         kube: Kube | None = None) -> None:
     if not namespace or not name:
         return  # both kinds are namespaced; anything else is not ours
     try:
         reconcile(namespace, name)
     except PermissionDenied as exc:
-        # Loud and specific: a missing RBAC rule must never look like a stalled job.
+        # Loud and specific: a missing RBAC rule must never look like a stalled job. Said
+        # in the log, as a Warning Event and as a condition, whichever the rules allow.
         log.error("%s %s/%s: %s", kind, namespace, name, exc)
+        if kube is not None:
+            report_permission_error(kube, kind, namespace, name, str(exc))
         raise kopf.TemporaryError(str(exc), delay=30) from None
 
 
@@ -78,7 +85,7 @@ def warmstartjob_event(type: str, namespace: str | None, name: str | None, memo:
                        **_: Any) -> None:
     if type == "DELETED":
         return
-    _run("WarmStartJob", memo.jobs.reconcile, namespace, name)
+    _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
@@ -89,7 +96,7 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
             backoff=_POLL)
 def warmstartjob_timer(namespace: str | None, name: str | None, memo: kopf.Memo,
                        **_: Any) -> None:
-    _run("WarmStartJob", memo.jobs.reconcile, namespace, name)
+    _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
@@ -97,7 +104,7 @@ def training_job_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo,
                        **_: Any) -> None:
     for owner in body.metadata.get("ownerReferences") or []:
         if owner.get("kind") == WARMSTARTJOB_KIND:
-            _run("WarmStartJob", memo.jobs.reconcile, namespace, owner["name"])
+            _run("WarmStartJob", memo.jobs.reconcile, namespace, owner["name"], memo.kube)
 
 
 @kopf.on.event(GROUP, VERSION, MODELLINEAGE_PLURAL)
@@ -105,12 +112,12 @@ def lineage_event(type: str, namespace: str | None, name: str | None, memo: kopf
                   **_: Any) -> None:
     if type == "DELETED":
         return
-    _run("ModelLineage", memo.lineages.reconcile, namespace, name)
+    _run("ModelLineage", memo.lineages.reconcile, namespace, name, memo.kube)
 
 
 @kopf.timer(GROUP, VERSION, MODELLINEAGE_PLURAL, interval=_POLL, backoff=_POLL * 2)
 def lineage_timer(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> None:
-    _run("ModelLineage", memo.lineages.reconcile, namespace, name)
+    _run("ModelLineage", memo.lineages.reconcile, namespace, name, memo.kube)
 
 
 @kopf.on.probe(id="apiRequests")

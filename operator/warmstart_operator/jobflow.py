@@ -168,6 +168,9 @@ class JobReconciler:
                 step.requeue = self.config.poll_seconds
             except Failure as failure:
                 self._fail(wsj, step, failure.reason, str(failure))
+            # A reconcile that got this far had the permissions it needed.
+            step.status.conditions = [c for c in step.status.conditions or []
+                                      if c.reason != "PermissionDenied"] or None
             self._write(wsj, status, step)
             return step.requeue
 

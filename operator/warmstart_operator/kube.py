@@ -11,6 +11,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION, WARMSTARTJOB_PLURAL
+
+log = logging.getLogger("warmstart.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -41,7 +44,13 @@ class PermissionDenied(KubeError):
     """The operator's ServiceAccount lacks an RBAC rule; the message names it."""
 
 
+# HTTP methods as RBAC names them, so a permission error reads like the missing rule.
+_RBAC_VERB = {"get": "get", "post": "create", "put": "update", "patch": "patch",
+              "delete": "delete"}
+
+
 def _translate(exc: ApiException, verb: str, what: str) -> KubeError:
+    verb = _RBAC_VERB.get(verb, verb)
     if exc.status == 404:
         return NotFound(f"{what} not found")
     if exc.status == 409:
@@ -67,6 +76,7 @@ class Kube:
         self.requests = 0
         self.on_request = on_request
         self._count_lock = threading.Lock()
+        self._warned_events = False
 
     @staticmethod
     def connect() -> Kube:
@@ -250,7 +260,14 @@ class Kube:
             "regarding": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"),
                           "name": meta["name"], "namespace": ns, "uid": meta.get("uid")},
         }
-        # Events are best effort; the status carries the same facts.
-        with contextlib.suppress(KubeError):
+        # Events are best effort (the status carries the same facts), but a missing RBAC
+        # rule for them is said once in the log rather than swallowed.
+        try:
             self.call("POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events",
-                      f"Event for {meta['name']}", body=body)
+                      f"events.events.k8s.io in {ns}", body=body)
+        except PermissionDenied as exc:
+            if not self._warned_events:
+                self._warned_events = True
+                log.error("%s; Events will be missing", exc)
+        except KubeError as exc:
+            log.debug("event not posted: %s", exc)

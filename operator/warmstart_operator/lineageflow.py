@@ -66,6 +66,7 @@ class Plan:
     deltas: list[Callable[[ModelLineageStatus], None]] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue: float = 10.0
+    degraded: bool = False
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(("Warning" if warning else "Normal", reason, message))
@@ -397,12 +398,14 @@ class LineageReconciler:
         storage_root = record.ensure_prefix(lineage.spec.storage.uri)
         protected = {status.serving_version, status.previous_version, status.desired_version,
                      lineage.spec.pinned_version, lineage_index.BASE_VERSION}
-        live = [v for v in (status.versions or []) if v.phase != VersionPhase.RETIRED]
-        excess = len(live) - keep
-        if excess <= 0:
-            return
-        candidates = [v for v in live if v.name not in protected
-                      and v.uri.startswith(storage_root)][:excess]
+        # Protected versions always keep their files and do not count; of the others the
+        # newest `keep` stay. Only files under the lineage's own prefix are ever deleted.
+        epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+        others = sorted((v for v in (status.versions or [])
+                         if v.phase != VersionPhase.RETIRED and v.name not in protected),
+                        key=lambda v: v.created_at or epoch)
+        candidates = [v for v in others[: max(0, len(others) - keep)]
+                      if v.uri.startswith(storage_root)]
         if not candidates:
             return
         store = objectstore.storage_for(self.kube, lineage.metadata["namespace"],
@@ -428,6 +431,9 @@ class LineageReconciler:
     # -- conditions and writing -------------------------------------------------------
     def _ready(self, plan: Plan, ok: bool, reason: str, message: str, generation: int | None,
                clear_degraded: bool = False) -> None:
+        if ok and plan.degraded:
+            return  # a problem found earlier in this reconcile decides Ready
+
         def apply(s: ModelLineageStatus) -> None:
             s.conditions = set_condition(s.conditions or [], cond(
                 LineageConditionType.READY, ok, reason, message, generation))
@@ -446,6 +452,7 @@ class LineageReconciler:
                 LineageConditionType.READY, False, reason, message, generation))
 
         plan.deltas.append(apply)
+        plan.degraded = True
         plan.event(reason, message, warning=True)
 
     def _write(self, obj: dict[str, Any], plan: Plan, generation: int | None) -> None:
@@ -455,6 +462,9 @@ class LineageReconciler:
         def mutate(fresh: dict[str, Any]) -> dict[str, Any] | None:
             before = fresh.get("status") or {}
             status = ModelLineageStatus.model_validate(before)
+            # A reconcile that got this far had the permissions it needed.
+            status.conditions = [c for c in status.conditions or []
+                                 if c.reason != "PermissionDenied"] or None
             for delta in plan.deltas:
                 delta(status)
             status.observed_generation = generation

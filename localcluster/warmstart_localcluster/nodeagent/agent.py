@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import logging
 import os
 import platform
@@ -47,6 +48,8 @@ class Agent:
         self._lock = threading.Lock()
         self._ips: dict[str, str] = {}
         self._stop = threading.Event()
+        digest = hashlib.sha256(str(state_dir.resolve()).encode()).digest()
+        self.ip_octet = 1 + digest[0] % 250
         cpus = str(os.cpu_count() or 1)
         mem_kib = _memory_kib()
         self.allocatable: dict[str, str] = {
@@ -190,9 +193,12 @@ class Agent:
             if uid in self._ips:
                 return self._ips[uid]
             used = set(self._ips.values())
-            # 127.0.0.0/16 stays free for the components; pods get 127.1.0.1 onwards.
-            for n in range(1, 65000):
-                ip = f"127.{1 + n // 254 // 254}.{(n // 254) % 254}.{1 + n % 254}"
+            # 127.0.0.0/16 stays free for the components. Each cluster (state dir) gets its
+            # own second octet, so two local clusters on one host never hand out the same
+            # pod address.
+            octet = self.ip_octet
+            for n in range(1, 64516):
+                ip = f"127.{octet}.{(n // 254) % 254}.{1 + n % 254}"
                 if ip not in used:
                     self._ips[uid] = ip
                     return ip

@@ -68,13 +68,17 @@ def main(argv: list[str]) -> None:
     _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", _MS_REC | _MS_PRIVATE)
 
-    for m in launch["mounts"]:
-        source = Path(m["source"])
+    # Open every source before mounting anything: a volume mounted at, say, /tmp would
+    # otherwise hide the sources of later mounts that live under /tmp.
+    sources = [os.open(m["source"], os.O_PATH) for m in launch["mounts"]]
+    for m, fd in zip(launch["mounts"], sources, strict=True):
         target = Path(m["target"])
-        _ensure_target(target, source.is_dir())
-        _mount(str(source), str(target), _MS_BIND | _MS_REC)
+        _ensure_target(target, Path(m["source"]).is_dir())
+        _mount(f"/proc/self/fd/{fd}", str(target), _MS_BIND | _MS_REC)
         if m["read_only"]:
             _mount(None, str(target), _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+    for fd in sources:
+        os.close(fd)
     if launch["read_only_root"]:
         _mount(None, "/", _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
 
