@@ -137,6 +137,7 @@ class JobReconciler:
         self.kube = kube
         self.config = config
         self.metrics = metrics
+        self.stores = objectstore.StoreCache(kube)
         self._lineage_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._object_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
@@ -230,9 +231,12 @@ class JobReconciler:
                step: Step, generation: int | None) -> None:
         meta = wsj["metadata"]
         ns, name = meta["namespace"], meta["name"]
-        store = self._storage(ns, lineage)
         if step.status.parent is None or not step.status.parent.manifest_digest:
+            # Object storage is read once per job, here: a Queued job waits without
+            # touching S3 again.
+            store = self._storage(ns, lineage)
             parent = self._resolve_parent(spec, lineage, store)
+            self._check_dataset(store, spec)
             step.status.parent = parent
             step.status.phase = JobPhase.PENDING
             step.status.conditions = set_condition(step.status.conditions or [], condition(
@@ -245,7 +249,6 @@ class JobReconciler:
             # exactly this parent even if serving changes in between.
             step.requeue = 0.1
             return
-        self._check_dataset(store, spec)
         if spec.suspend:
             step.status.phase = JobPhase.QUEUED
             step.status.conditions = set_condition(step.status.conditions or [], condition(
@@ -441,8 +444,7 @@ class JobReconciler:
 
     def _storage(self, namespace: str, lineage: ModelLineage) -> Any:
         try:
-            return objectstore.storage_for(self.kube, namespace,
-                                           lineage.spec.storage.secret_ref.name)
+            return self.stores.get(namespace, lineage.spec.storage.secret_ref.name)
         except objectstore.CredentialsMissing as exc:
             raise Failure(JobReason.STORAGE_SECRET_NOT_FOUND, str(exc)) from None
 

@@ -112,6 +112,7 @@ class LineageReconciler:
         self.kube = kube
         self.config = config
         self.metrics = metrics
+        self.stores = objectstore.StoreCache(kube)
         self._locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
 
@@ -143,7 +144,7 @@ class LineageReconciler:
             return
         ns = lineage.metadata["namespace"]
         try:
-            store = objectstore.storage_for(self.kube, ns, lineage.spec.storage.secret_ref.name)
+            store = self.stores.get(ns, lineage.spec.storage.secret_ref.name)
             read = objectstore.read_manifest(store, lineage.spec.base.uri)
         except objectstore.CredentialsMissing as exc:
             self._degraded(plan, LineageReason.STORAGE_SECRET_NOT_FOUND, str(exc), generation)
@@ -408,8 +409,8 @@ class LineageReconciler:
                       if v.uri.startswith(storage_root)]
         if not candidates:
             return
-        store = objectstore.storage_for(self.kube, lineage.metadata["namespace"],
-                                        lineage.spec.storage.secret_ref.name)
+        store = self.stores.get(lineage.metadata["namespace"],
+                                lineage.spec.storage.secret_ref.name)
         for version in candidates:
             prefix = record.ensure_prefix(version.uri)
             deleted = 0

@@ -4,6 +4,8 @@ record read from it."""
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 
 from warmstart import record
@@ -23,14 +25,38 @@ class ReadManifest:
     raw: bytes
 
 
-def storage_for(kube: Kube, namespace: str, secret_name: str) -> Storage:
+class StoreCache:
+    """One S3 client per (namespace, Secret, Secret contents): building a boto3 client costs
+    tens of milliseconds and megabytes, too much for every reconcile. The Secret is still
+    read each time, so rotated credentials take effect at once."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self._cache: dict[tuple[str, str], tuple[str, Storage]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, namespace: str, secret_name: str) -> Storage:
+        data = _secret_data(self.kube, namespace, secret_name)
+        fingerprint = hashlib.sha256(
+            repr(sorted(data.items())).encode()).hexdigest()
+        key = (namespace, secret_name)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
+            store = Storage(S3Settings.from_env(data))
+            self._cache[key] = (fingerprint, store)
+            return store
+
+
+def _secret_data(kube: Kube, namespace: str, secret_name: str) -> dict[str, str]:
     data = kube.get_secret_data(namespace, secret_name)
     if data is None:
         raise CredentialsMissing(f'Secret "{secret_name}" not found in namespace {namespace}')
     missing = [k for k in StorageSecretKeys.REQUIRED if not data.get(k)]
     if missing:
         raise CredentialsMissing(f'Secret "{secret_name}" has no key {missing[0]}')
-    return Storage(S3Settings.from_env(data))
+    return data
 
 
 def read_manifest(storage: Storage, version_prefix: str) -> ReadManifest:
@@ -43,4 +69,4 @@ def read_manifest(storage: Storage, version_prefix: str) -> ReadManifest:
     )
 
 
-__all__ = ["CredentialsMissing", "ReadManifest", "StorageError", "read_manifest", "storage_for"]
+__all__ = ["CredentialsMissing", "ReadManifest", "StorageError", "StoreCache", "read_manifest"]
