@@ -99,7 +99,8 @@ def cluster() -> Iterator[LocalCluster]:
             pytest.fail(f"WARMSTART_TEST_STATE={reuse} names no running cluster")
         yield LocalCluster(info)
         return
-    state = paths.cache_dir() / "test-cluster"
+    # WARMSTART_TEST_CLUSTER gives a second checkout's test run its own cluster.
+    state = Path(os.environ.get("WARMSTART_TEST_CLUSTER", paths.cache_dir() / "test-cluster"))
     # `fresh` also stops whatever a killed earlier run left behind in this state dir.
     info = localcluster.up(state, fresh=True)
     try:
