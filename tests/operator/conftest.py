@@ -184,7 +184,7 @@ def lineage_manifest(name: str, lineage: TinyLineage, serving: str | None = None
     }
     if serving:
         body["spec"]["serving"] = {"deploymentRef": {"name": serving}, "container": "server",
-                                   "progressDeadlineSeconds": 30}
+                                   "progressDeadlineSeconds": 60}
     return body
 
 

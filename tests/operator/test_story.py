@@ -148,7 +148,7 @@ def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorPro
 
     # A candidate whose checkpoint the server cannot load: recorded (Manual), its weights
     # altered in storage, then pinned. The server never becomes ready; after the lineage's
-    # progressDeadlineSeconds the operator rolls back to the previous version.
+    # progressDeadlineSeconds (60 s here) the operator rolls back to the previous version.
     api.create("warmstartjobs", wsj_manifest("reviews-broken", tiny_lineage, "week2",
                                              promotion="Manual", training={
                                                  "maxEpochs": 1, "batchSize": 8,
@@ -162,7 +162,7 @@ def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorPro
     tiny_lineage.store.put_bytes(weights, bytes(data))
     api.patch_lineage({"pinnedVersion": "reviews-broken"})
     wait_for("the broken version to be rolled back",
-             lambda: api.version("reviews-broken")["phase"] == "RolledBack", timeout=120)
+             lambda: api.version("reviews-broken")["phase"] == "RolledBack", timeout=180)
     api.serving("reviews-week2")
     assert api.deployment_version() == "reviews-week2"
     status = api.lineage_status()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import importlib.util
 import logging
 import os
 import platform
@@ -48,6 +49,7 @@ class Agent:
         self._lock = threading.Lock()
         self._ips: dict[str, str] = {}
         self._stop = threading.Event()
+        self.code_paths = _code_paths()
         digest = hashlib.sha256(str(state_dir.resolve()).encode()).digest()
         self.ip_octet = 1 + digest[0] % 250
         cpus = str(os.cpu_count() or 1)
@@ -308,6 +310,20 @@ class Agent:
             worker.deleted()
         for worker in workers:
             worker.join(timeout=15)
+
+
+def _code_paths() -> list[str]:
+    """What stands in for the image: the Python environment and the project checkout.
+
+    Pods must see these even when a volume is mounted above them (an emptyDir at /tmp
+    while the checkout lives under /tmp, say)."""
+    paths = {sys.prefix, sys.base_prefix}
+    for name in ("warmstart", "warmstart_trainer", "warmstart_operator",
+                 "warmstart_localcluster"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            paths.add(str(Path(spec.origin).resolve().parent.parent))
+    return sorted(p for p in paths if Path(p).is_dir())
 
 
 def _memory_kib() -> int:

@@ -236,6 +236,7 @@ class PodWorker(threading.Thread):
             "env": env,
             "mounts": mount_list,
             "read_only_root": bool(security.get("readOnlyRootFilesystem")),
+            "preserve": self.agent.code_paths,
             "working_dir": spec.get("workingDir", ""),
         }
         launch_file = cdir / f"launch-{run.restart_count}.json"

@@ -71,13 +71,24 @@ def main(argv: list[str]) -> None:
     # Open every source before mounting anything: a volume mounted at, say, /tmp would
     # otherwise hide the sources of later mounts that live under /tmp.
     sources = [os.open(m["source"], os.O_PATH) for m in launch["mounts"]]
+    # Likewise the code the container runs (the project checkout and its Python
+    # environment, which stand in for the image): if a volume lands on a directory above
+    # them, they are mounted back, read-only, at the same path.
+    targets = [m["target"].rstrip("/") + "/" for m in launch["mounts"]]
+    hidden = [p for p in launch.get("preserve", [])
+              if any((p.rstrip("/") + "/").startswith(t) for t in targets)]
+    preserved = [os.open(p, os.O_PATH) for p in hidden]
     for m, fd in zip(launch["mounts"], sources, strict=True):
         target = Path(m["target"])
         _ensure_target(target, Path(m["source"]).is_dir())
         _mount(f"/proc/self/fd/{fd}", str(target), _MS_BIND | _MS_REC)
         if m["read_only"]:
             _mount(None, str(target), _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
-    for fd in sources:
+    for path, fd in zip(hidden, preserved, strict=True):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, _MS_BIND | _MS_REC)
+        _mount(None, path, _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+    for fd in sources + preserved:
         os.close(fd)
     if launch["read_only_root"]:
         _mount(None, "/", _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
