@@ -23,8 +23,9 @@ WORK_MOUNT = "/scratch"
 MANAGED_BY = "warmstart-operator"
 LINEAGE_LABEL = "warmstart.dev/lineage"
 WSJ_LABEL = "warmstart.dev/warmstartjob"
-# The trainer exits 2 for a bad spec or an unusable parent: retrying cannot help.
-PERMANENT_EXIT_CODE = 2
+# The trainer exits 2 for a bad spec or bad data and 3 when it refuses the parent (digest
+# mismatch, pickle file, another version at the output): retrying cannot help.
+PERMANENT_EXIT_CODES = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def training_job(
         "podFailurePolicy": {"rules": [{
             "action": "FailJob",
             "onExitCodes": {"containerName": "trainer", "operator": "In",
-                            "values": [PERMANENT_EXIT_CODE]},
+                            "values": list(PERMANENT_EXIT_CODES)},
         }]},
         "template": {"metadata": {"labels": job_labels}, "spec": pod_spec},
     }

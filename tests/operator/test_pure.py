@@ -144,7 +144,7 @@ def test_training_job_is_owned_locked_down_and_passes_scheduling_through() -> No
     assert container["envFrom"] == [{"secretRef": {"name": "reviews-s3"}}]
     # Secrets by reference only: no credential value anywhere in the Job.
     assert "AWS_SECRET_ACCESS_KEY" not in str(job)
-    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2]
+    assert job["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [2, 3]
 
 
 def test_serving_patch_touches_only_model_fields() -> None:

@@ -10,8 +10,9 @@ from warmstart_trainer.termination import LIMIT_BYTES, encode_summary
 
 
 def test_caches_point_into_the_workdir_and_hub_access_is_off(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": "/mounted/cache"}
+    env = {"XDG_CACHE_HOME": "/mounted/cache", "HOME": "/proc/no-such-home", "TMPDIR": ""}
     prepare_process_environment(tmp_path, env)
+    assert env["HOME"] == str(tmp_path / "home") and env["TMPDIR"] == str(tmp_path / "tmp")
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
     assert env["HF_HOME"] == str(tmp_path / "hf") and (tmp_path / "hf").is_dir()
     assert env["TRITON_CACHE_DIR"].startswith(str(tmp_path))

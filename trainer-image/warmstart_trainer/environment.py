@@ -64,6 +64,14 @@ def prepare_process_environment(workdir: Path, env: MutableMapping[str, str] | N
     """
     env = os.environ if env is None else env
     env.update(_OFFLINE)
+    # Python's tempfile and libraries that write under ~ need a writable place too; with a
+    # read-only root filesystem only the work directory is.
+    for name, relative in (("TMPDIR", "tmp"), ("HOME", "home")):
+        current = env.get(name)
+        if not current or not os.access(current, os.W_OK):
+            path = workdir / relative
+            path.mkdir(parents=True, exist_ok=True)
+            env[name] = str(path)
     # torch sizes its thread pool by the host's cores, not the pod's CPU limit; with more
     # threads than CPUs the OpenMP workers spin against the quota and steps get many times
     # slower. Must be set before torch is imported.

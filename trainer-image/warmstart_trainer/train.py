@@ -82,8 +82,11 @@ class TrainOutcome:
         }
 
 
-def spec_fingerprint(spec: TrainSpec) -> str:
-    return record.sha256_bytes(spec.to_json_text().encode("utf-8"))
+def spec_fingerprint(spec: TrainSpec, datasets: tuple[record.DatasetRef, ...] = ()) -> str:
+    """Identifies a run: a progress checkpoint is resumed only by a run with the same spec
+    and the same data (a file replaced under the same URI starts training over)."""
+    data = "\n".join(f"{ref.role} {ref.uri} {ref.sha256}" for ref in datasets)
+    return record.sha256_bytes((spec.to_json_text() + data).encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def run_train(
     train_set = encode_set(datasets.train, text_tokenizer)
     validation_set = encode_set(datasets.validation, text_tokenizer)
 
-    fingerprint = spec_fingerprint(spec)
+    fingerprint = spec_fingerprint(spec, datasets.refs)
     metrics = MetricsLog(workdir / METRICS_FILE)
     metrics.path.unlink(missing_ok=True)
     progress_store = ProgressStore(store, spec.output.uri, workdir / "progress")
