@@ -16,13 +16,12 @@ import pytest
 from kubernetes import client
 
 from tests.chart.conftest import CHART, Helm
-from tests.conftest import LocalCluster
+from tests.conftest import LocalCluster, wait_for
 from tests.operator.conftest import (
     TinyLineage,
     lineage_manifest,
     s3_secret,
     server_deployment,
-    wait_for,
     wsj_manifest,
 )
 from tests.operator.test_story import Api

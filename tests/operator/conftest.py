@@ -8,9 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.conftest import LocalCluster
+from tests.conftest import LocalCluster, wait_for
 from tests.trainer.support import LABELS, make_tiny_base, sentiment_rows
 from warmstart.storage import S3Settings, Storage
 from warmstart_localcluster.ports import free_ports
 from warmstart_localcluster.processes import MARKER_ENV
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 180,
-             interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LocalCluster
+from tests.conftest import LocalCluster, wait_for
 from tests.operator.conftest import (
     OperatorProcess,
     TinyLineage,
     lineage_manifest,
     s3_secret,
-    wait_for,
     wsj_manifest,
 )
 from tests.operator.test_story import Api

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import LocalCluster
+from tests.conftest import LocalCluster, wait_for
 from tests.operator.conftest import (
     OperatorProcess,
     TinyLineage,
     lineage_manifest,
     s3_secret,
     server_deployment,
-    wait_for,
     wsj_manifest,
 )
 from tests.operator.test_story import Api

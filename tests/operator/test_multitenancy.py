@@ -11,12 +11,11 @@ import pytest
 from botocore.exceptions import ClientError
 from kubernetes import client
 
-from tests.conftest import LocalCluster
+from tests.conftest import LocalCluster, wait_for
 from tests.operator.conftest import (
     OperatorProcess,
     TinyLineage,
     lineage_manifest,
-    wait_for,
     wsj_manifest,
 )
 from tests.operator.test_story import Api

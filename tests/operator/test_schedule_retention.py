@@ -6,13 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.conftest import LocalCluster
+from tests.conftest import LocalCluster, wait_for
 from tests.operator.conftest import (
     OperatorProcess,
     TinyLineage,
     lineage_manifest,
     s3_secret,
-    wait_for,
     wsj_manifest,
 )
 from tests.operator.test_story import GROUP, VERSION, Api
