@@ -26,7 +26,8 @@ def wsj(name: str, cold: bool, accuracy: float, seconds: float) -> dict[str, Any
                 "replay": [{"uri": "s3://b/week0.jsonl", "candidate": {"accuracy": 0.5}},
                            {"uri": "s3://b/week1.jsonl", "candidate": {"accuracy": 0.8}}],
             },
-            "training": {"steps": 50, "stoppedEarly": not cold, "seconds": seconds},
+            "training": {"steps": 50, "stoppedEarly": not cold, "seconds": seconds,
+                         "bestValidationLoss": 0.69 if cold else 0.4751},
         },
     }
 
@@ -35,6 +36,7 @@ def test_run_result_takes_holdout_newest_replay_and_manifest_best_step() -> None
     run = RunResult.from_objects(wsj("w", False, 0.78, 41.4), {"bestStep": 25})
     assert (run.accuracy, run.replay_accuracy, run.parent_accuracy) == (0.78, 0.8, 0.74)
     assert (run.best_step, run.steps, run.seconds, run.cold) == (25, 50, 41.4, False)
+    assert run.best_loss == 0.4751
 
 
 def test_run_result_of_a_job_without_status_has_no_numbers() -> None:
@@ -48,7 +50,7 @@ def test_comparison_puts_warm_and_cold_side_by_side() -> None:
     lines = comparison(warm, cold, "week-1 replay")
     assert "week-1 replay accuracy" in lines[0]
     assert lines[2].startswith("warm start from reviews-week1 [reviews-week2]")
-    assert "0.781" in lines[2] and " 25 " in lines[2] and "50 (early stop)" in lines[2]
+    assert "0.781" in lines[2] and " 25 (0.475) " in lines[2] and "50 (early stop)" in lines[2]
     assert lines[3].startswith("cold start (random init) [reviews-week2-cold]")
     assert "0.580" in lines[3] and "50 (epoch cap)" in lines[3] and lines[3].endswith("70 s")
     assert lines[-1] == "(the parent, reviews-week1, scores 0.740 on the same holdout)"

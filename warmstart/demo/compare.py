@@ -24,6 +24,9 @@ class RunResult:
     parent_accuracy: float | None
     replay_accuracy: float | None  # on the newest replay set: the previous week's
     best_step: int | None
+    # Next to the step: a "best" that stayed near ln 2 = 0.693 (chance for two classes)
+    # means the run never learned, however early or late it came.
+    best_loss: float | None
     steps: int | None
     stopped_early: bool | None
     seconds: float | None
@@ -46,6 +49,7 @@ class RunResult:
             replay_accuracy=((replays[-1].get("candidate") or {}).get("accuracy")
                              if replays else None),
             best_step=manifest_training.get("bestStep"),
+            best_loss=training.get("bestValidationLoss"),
             steps=training.get("steps"),
             stopped_early=training.get("stoppedEarly"),
             seconds=training.get("seconds"),
@@ -58,7 +62,7 @@ def _num(value: float | None, fmt: str = ".3f") -> str:
 
 def comparison(warm: RunResult, cold: RunResult, replay_label: str) -> list[str]:
     header = ["", "holdout accuracy", "macro-F1", f"{replay_label} accuracy",
-              "steps to best val loss", "steps run", "training time"]
+              "steps to best val loss (loss)", "steps run", "training time"]
     rows = []
     for run in (warm, cold):
         start = "cold start (random init)" if run.cold else f"warm start from {run.parent}"
@@ -68,7 +72,7 @@ def comparison(warm: RunResult, cold: RunResult, replay_label: str) -> list[str]
             _num(run.accuracy),
             _num(run.f1),
             _num(run.replay_accuracy),
-            "-" if run.best_step is None else str(run.best_step),
+            "-" if run.best_step is None else f"{run.best_step} ({_num(run.best_loss)})",
             "-" if run.steps is None else f"{run.steps} ({ended})",
             "-" if run.seconds is None else f"{run.seconds:.0f} s",
         ])
