@@ -21,10 +21,9 @@ from tests.operator.conftest import (
     TinyLineage,
     lineage_manifest,
     s3_secret,
-    server_deployment,
     wsj_manifest,
 )
-from tests.operator.test_story import Api
+from tests.operator.test_story import Api, served_lineage
 from warmstart_localcluster.ports import free_ports
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
@@ -128,13 +127,7 @@ def test_operator_story_under_the_charts_rbac(cluster: LocalCluster, namespace: 
     assert pod.spec.service_account_name == release.fullname
     assert pod.spec.containers[0].command == ["python", "-m", "warmstart_operator"]
 
-    api = Api(cluster, namespace)
-    s3_secret(cluster, namespace)
-    api.apps.create_namespaced_deployment(namespace, server_deployment("reviews-server"))
-    api.create("modellineages", lineage_manifest("reviews", tiny_lineage,
-                                                 serving="reviews-server"))
-    wait_for("base registered", lambda: api.lineage_status().get("versions"), timeout=60)
-    assert api.version("base")["manifestDigest"] == tiny_lineage.base_digest
+    api = served_lineage(cluster, namespace, tiny_lineage)
 
     # Warm start from the base: trained, gated, promoted, and rolled out to the Deployment.
     api.create("warmstartjobs", wsj_manifest("reviews-week1", tiny_lineage, "week1"))

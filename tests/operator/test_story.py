@@ -94,8 +94,8 @@ class Api:
         return answer
 
 
-def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorProcess,
-                    tiny_lineage: TinyLineage) -> None:
+def served_lineage(cluster: LocalCluster, namespace: str, tiny_lineage: TinyLineage) -> Api:
+    """Secret, serving Deployment and lineage `reviews`, once its base is registered."""
     api = Api(cluster, namespace)
     s3_secret(cluster, namespace)
     api.apps.create_namespaced_deployment(namespace, server_deployment("reviews-server"))
@@ -104,6 +104,12 @@ def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorPro
     # The base (a bare encoder: nothing to serve yet) is registered as version 0.
     wait_for("base registered", lambda: api.lineage_status().get("versions"), timeout=60)
     assert api.version("base")["manifestDigest"] == tiny_lineage.base_digest
+    return api
+
+
+def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorProcess,
+                    tiny_lineage: TinyLineage) -> None:
+    api = served_lineage(cluster, namespace, tiny_lineage)
 
     # Week 1 warm-starts from the base and is promoted; the server pods load it.
     api.create("warmstartjobs", wsj_manifest("reviews-week1", tiny_lineage, "week1"))
