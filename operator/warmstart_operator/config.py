@@ -27,6 +27,9 @@ class OperatorConfig:
     # A WarmStartJob whose lineage does not exist waits this long before it fails (GitOps
     # tools may apply the job before the lineage).
     lineage_grace_seconds: float = 30.0
+    # A Queued job is woken by the event that frees a slot; this is the safety net: it is
+    # looked at after this long even without one.
+    queue_recheck_seconds: float = 300.0
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -41,6 +44,7 @@ class OperatorConfig:
             ("metrics_port", "WARMSTART_METRICS_PORT", int),
             ("poll_seconds", "WARMSTART_POLL_SECONDS", float),
             ("lineage_grace_seconds", "WARMSTART_LINEAGE_GRACE_SECONDS", float),
+            ("queue_recheck_seconds", "WARMSTART_QUEUE_RECHECK_SECONDS", float),
         ):
             if env.get(name):
                 try:

@@ -31,6 +31,7 @@ from warmstart_operator.kube import Kube, PermissionDenied
 from warmstart_operator.lineageflow import LineageReconciler
 from warmstart_operator.metrics import Metrics
 from warmstart_operator.permissions import report_permission_error
+from warmstart_operator.queuewake import freed_lineage
 
 log = logging.getLogger("warmstart")
 _POLL = float(os.environ.get("WARMSTART_POLL_SECONDS", "5"))
@@ -81,11 +82,20 @@ def _run(kind: str, reconcile: Any, namespace: str | None, name: str | None,
 
 
 @kopf.on.event(GROUP, VERSION, WARMSTARTJOB_PLURAL)
-def warmstartjob_event(type: str, namespace: str | None, name: str | None, memo: kopf.Memo,
-                       **_: Any) -> None:
-    if type == "DELETED":
+def warmstartjob_event(type: str, body: kopf.Body, namespace: str | None, name: str | None,
+                       memo: kopf.Memo, **_: Any) -> None:
+    if not namespace or not name:
         return
-    _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
+    if type == "DELETED":
+        memo.jobs.queue.unpark(namespace, name)
+    else:
+        _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
+    lineage = freed_lineage(type or "", body)
+    if lineage:
+        # Hand the freed slot to the next queued jobs now, not at their next timer tick.
+        for waiting in memo.jobs.queue.wake(namespace, lineage,
+                                            memo.jobs.config.max_active_per_lineage):
+            _run("WarmStartJob", memo.jobs.reconcile, namespace, waiting, memo.kube)
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
@@ -96,6 +106,8 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
             backoff=_POLL)
 def warmstartjob_timer(namespace: str | None, name: str | None, memo: kopf.Memo,
                        **_: Any) -> None:
+    if namespace and name and not memo.jobs.queue.should_look(namespace, name):
+        return  # parked in the queue: woken by the event that frees its slot
     _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
 
 

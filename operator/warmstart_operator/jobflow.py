@@ -47,6 +47,7 @@ from warmstart_operator import builders, failpoints, gate, lineage_index, naming
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
+from warmstart_operator.queuewake import QueueWake
 
 log = logging.getLogger("warmstart.jobs")
 
@@ -138,6 +139,7 @@ class JobReconciler:
         self.config = config
         self.metrics = metrics
         self.stores = objectstore.StoreCache(kube)
+        self.queue = QueueWake(config.queue_recheck_seconds)
         self._lineage_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._object_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
@@ -152,6 +154,8 @@ class JobReconciler:
         """Runs one step; returns seconds until the next look, or None when terminal."""
         with self._lock(self._object_locks, (namespace, name)), self.metrics.reconcile_timer(
                 "WarmStartJob"):
+            # Parked again below if it is still waiting after this look.
+            self.queue.unpark(namespace, name)
             wsj = self.kube.get_wsj(namespace, name)
             if wsj is None or wsj["metadata"].get("deletionTimestamp"):
                 return None
@@ -250,6 +254,8 @@ class JobReconciler:
             step.requeue = 0.1
             return
         if spec.suspend:
+            self.queue.park(ns, name, spec.lineage_ref.name, meta["creationTimestamp"],
+                            wakeable=False)
             step.status.phase = JobPhase.QUEUED
             step.status.conditions = set_condition(step.status.conditions or [], condition(
                 JobConditionType.COMPLETE, False, JobReason.SUSPENDED,
@@ -259,6 +265,7 @@ class JobReconciler:
         with self._lock(self._lineage_locks, (ns, spec.lineage_ref.name)):
             ahead = self._queue_position(ns, spec.lineage_ref.name, wsj)
             if ahead is not None:
+                self.queue.park(ns, name, spec.lineage_ref.name, meta["creationTimestamp"])
                 if step.status.phase != JobPhase.QUEUED:
                     step.event(JobReason.LINEAGE_BUSY, f"Queued: {ahead} of lineage "
                                f"{spec.lineage_ref.name} must start first")

@@ -76,12 +76,15 @@ def rollout_state(deployment: dict[str, Any]) -> str:
     """complete | progressing | failed, from a Deployment's spec and status."""
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     replicas = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(deployment["metadata"]["generation"]):
+        # The status still describes the previous template: right after a rollback its
+        # ProgressDeadlineExceeded belongs to the version just rolled away from.
+        return "progressing"
     for c in status.get("conditions") or []:
         if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
             return "failed"
     done = (
-        int(status.get("observedGeneration", 0)) >= int(deployment["metadata"]["generation"])
-        and int(status.get("updatedReplicas", 0)) == replicas
+        int(status.get("updatedReplicas", 0)) == replicas
         and int(status.get("availableReplicas", 0)) >= replicas
         and int(status.get("replicas", 0)) == replicas
         and not status.get("unavailableReplicas")

@@ -238,8 +238,10 @@ def test_rollout_state() -> None:
                                     availableReplicas=2)) == "progressing"
     assert rollout_state(deployment(3, observedGeneration=3, replicas=3, updatedReplicas=1,
                                     availableReplicas=2, unavailableReplicas=1)) == "progressing"
-    assert rollout_state(deployment(3, conditions=[
-        {"type": "Progressing", "reason": "ProgressDeadlineExceeded"}])) == "failed"
+    stuck = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
+    assert rollout_state(deployment(3, observedGeneration=3, conditions=stuck)) == "failed"
+    # Status of the previous template (not yet observed): its failure is not this one's.
+    assert rollout_state(deployment(4, observedGeneration=3, conditions=stuck)) == "progressing"
     assert applied_version(deployment(1)) == "v2"
 
 
