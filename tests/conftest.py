@@ -86,6 +86,17 @@ class LocalCluster:
             )
         return result
 
+    def wait_established(self, *crds: str, timeout: float = 60) -> None:
+        """Polls instead of `kubectl wait --for=condition=Established`, which errors out
+        ("accessor error") when it reads a CRD before its status has any conditions."""
+        path = '{.status.conditions[?(@.type=="Established")].status}'
+        for crd in crds:
+            def established(crd: str = crd) -> bool:
+                return self.kubectl("get", crd, "-o", f"jsonpath={path}",
+                                    check=False).stdout == "True"
+
+            wait_for(f"{crd} to be established", established, timeout=timeout)
+
     def api_client(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 

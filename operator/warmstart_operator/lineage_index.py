@@ -46,6 +46,11 @@ def resolve_parent(ref: ParentReference, status: ModelLineageStatus | None) -> P
     """serving | latest | a version name | uri+digest -> what to download and verify."""
     if ref.uri:
         assert ref.digest is not None  # the CRD's CEL rule requires it
+        # A uri+digest that is one of this lineage's own versions keeps its name, so the
+        # lineage tree links the child to it instead of to an anonymous "external" parent.
+        for indexed in (status.versions or []) if status else []:
+            if indexed.manifest_digest == ref.digest and indexed.phase != VersionPhase.RETIRED:
+                return ParentChoice(indexed.name, record.ensure_prefix(ref.uri), ref.digest)
         return ParentChoice("external", record.ensure_prefix(ref.uri), ref.digest)
     wanted = ref.version or PARENT_SERVING
     if wanted == PARENT_SERVING:

@@ -25,10 +25,7 @@ def crds(cluster: LocalCluster) -> LocalCluster:
         "-f",
         str(CRD_DIR),
     )
-    for definition in crdgen.KINDS:
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{definition.crd_name}", "--timeout=60s"
-        )
+    cluster.wait_established(*(f"crd/{definition.crd_name}" for definition in crdgen.KINDS))
     return cluster
 
 

@@ -36,9 +36,9 @@ KIND_MODELS: dict[str, type[WarmStartJob] | type[ModelLineage]] = {
 
 def example_documents() -> list[tuple[str, dict[str, Any]]]:
     found = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in sorted(EXAMPLES.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
-            found.append((f"{path.name}:{doc['kind']}", doc))
+            found.append((f"{path.relative_to(EXAMPLES)}:{doc['kind']}", doc))
     return found
 
 
@@ -55,7 +55,7 @@ def test_examples_cover_every_kind_and_both_start_kinds() -> None:
     kinds = {doc["kind"] for doc in docs}
     assert {"Secret", "ModelLineage", "WarmStartJob"} <= kinds
     cold = [d.get("spec", {}).get("coldStart", False) for d in docs if d["kind"] == "WarmStartJob"]
-    assert sorted(cold) == [False, True]
+    assert set(cold) == {False, True}
 
 
 @pytest.mark.parametrize("doc", warmstart_examples())
@@ -73,6 +73,10 @@ def test_example_names_are_the_ones_the_demo_uses() -> None:
         ("ModelLineage", "reviews-classifier"),
         ("WarmStartJob", "reviews-week1"),
         ("WarmStartJob", "reviews-week1-cold"),
+        ("Deployment", "reviews-classifier"),
+        ("WarmStartJob", "reviews-week2"),
+        ("WarmStartJob", "reviews-week2-cold"),
+        ("WarmStartJob", "reviews-week3-mislabelled"),
     }
 
 
@@ -80,7 +84,8 @@ def test_examples_reference_each_other() -> None:
     docs = {(doc["kind"], doc["metadata"]["name"]): doc for _, doc in example_documents()}
     lineage = docs[("ModelLineage", "reviews-classifier")]
     assert lineage["spec"]["storage"]["secretRef"]["name"] == "reviews-s3"
-    for name in ("reviews-week1", "reviews-week1-cold"):
+    for name in ("reviews-week1", "reviews-week1-cold", "reviews-week2", "reviews-week2-cold",
+                 "reviews-week3-mislabelled"):
         assert docs[("WarmStartJob", name)]["spec"]["lineageRef"]["name"] == "reviews-classifier"
 
 

@@ -75,10 +75,7 @@ def place(cluster: LocalCluster) -> Iterator[Place]:
         "-f",
         str(CRD_DIR),
     )
-    for definition in crdgen.KINDS:
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{definition.crd_name}", "--timeout=60s"
-        )
+    cluster.wait_established(*(f"crd/{definition.crd_name}" for definition in crdgen.KINDS))
     suffix = uuid.uuid4().hex[:6]
     namespace, bucket = f"cli-{suffix}", f"cli-{suffix}"
     cluster.kubectl("create", "namespace", namespace)

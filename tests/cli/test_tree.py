@@ -69,6 +69,22 @@ def test_rolling_out_marker_when_desired_differs_from_serving() -> None:
     assert "[rolling out, latest]" in render_tree(view)
 
 
+def test_a_pin_decides_what_is_rolling_out() -> None:
+    # Pinned back to v1 and serving it: the newer promoted v2 is not "rolling out".
+    pinned_back = (make_lineage().version("base").version("v1", "base").version("v2", "v1")
+                   .serving("v1").desired("v2").pinned("v1").view())
+    assert pinned_back.markers("v2") == ("latest",)
+    assert pinned_back.markers("v1") == ("serving", "pinned")
+    # Pinned to v1 while v2 still serves: v1 is on its way.
+    assert "rolling out" in (make_lineage().version("base").version("v1", "base")
+                             .version("v2", "v1").serving("v2").desired("v2").pinned("v1")
+                             .view().markers("v1"))
+    # A pin whose rollout failed is not retried: nothing is rolling out.
+    failed_pin = (make_lineage().version("base").version("v1", "base", phase="RolledBack")
+                  .serving("base").desired("base").pinned("v1").view())
+    assert "rolling out" not in failed_pin.markers("v1") + failed_pin.markers("base")
+
+
 def test_empty_lineage_says_so() -> None:
     text = render_tree(make_lineage().view())
 

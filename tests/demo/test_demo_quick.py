@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests import readme
 from warmstart.demo import manifests as m
 from warmstart.demo.cli import NAMESPACE
 from warmstart_localcluster import cluster as localcluster
@@ -99,6 +100,27 @@ def assert_story_outcome(state_dir: Path) -> None:
     assert all(name in text for name in (m.WEEK1, m.WEEK2, m.MISLABELLED))
 
 
+def run_readme_concepts(state_dir: Path) -> None:
+    """The README's "after the demo" commands, verbatim, with kubectl and the CLI on PATH."""
+    info = localcluster.ClusterInfo.load(state_dir)
+    path = f"{Path(sys.executable).parent}:{Path(info.kubectl).parent}:{os.environ['PATH']}"
+    workdir = state_dir / "readme"
+    workdir.mkdir(exist_ok=True)
+    ran = readme.run_section("Concepts", {"PATH": path, "KUBECONFIG": info.kubeconfig},
+                             workdir, timeout=120)
+    out = {r.command.split(" -n ")[0].split(" -A")[0]: r.stdout for r in ran}
+    listing = out["kubectl get warmstart"]
+    assert f"modellineage.warmstart.dev/{m.LINEAGE}" in listing, listing
+    assert f"warmstartjob.warmstart.dev/{m.MISLABELLED}" in listing, listing
+    assert "maxEpochs" in out["kubectl explain wsj.spec.training"]
+    tree = out[f"warmstart lineage tree {m.LINEAGE}"]
+    assert all(v in tree for v in (m.WEEK1, m.WEEK2, m.MISLABELLED)), tree
+    assert out[f"kubectl warmstart lineage tree {m.LINEAGE}"] == tree
+    assert ET.parse(workdir / "lineage.svg").getroot().tag.endswith("svg")
+    lineage = kubectl_json(info, "get", "modellineage", m.LINEAGE)
+    assert lineage["spec"]["pinnedVersion"] == m.WEEK2  # what `warmstart promote` did
+
+
 def test_quick_demo_tells_the_story_and_runs_again(state_dir: Path) -> None:
     out = run_demo(state_dir)
     assert "week-1 replay accuracy" in out  # the warm vs cold table
@@ -108,6 +130,7 @@ def test_quick_demo_tells_the_story_and_runs_again(state_dir: Path) -> None:
     info = localcluster.ClusterInfo.load(state_dir)
     assert info.s3_secret_key not in out
     assert_story_outcome(state_dir)
+    run_readme_concepts(state_dir)
 
     again = run_demo(state_dir, "--down")
     assert "namespace reviews is left from an earlier run: deleting it" in again

@@ -29,8 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def crds(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/warmstartjobs.warmstart.dev", "crd/modellineages.warmstart.dev")
+    cluster.wait_established("crd/warmstartjobs.warmstart.dev", "crd/modellineages.warmstart.dev")
 
 
 @dataclass

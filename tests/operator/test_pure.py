@@ -184,6 +184,17 @@ def test_resolve_parent_roles_and_names() -> None:
         lineage_index.resolve_parent(ParentReference(version="v0"), retired)
 
 
+def test_uri_parent_is_named_after_the_lineage_version_it_is() -> None:
+    known = version("v1").model_copy(update={"manifest_digest": "sha256:" + "d" * 64})
+    status = ModelLineageStatus(versions=[version("base"), known])
+    same = ParentReference(uri="s3://copy/of/v1/", digest="sha256:" + "d" * 64)
+    choice = lineage_index.resolve_parent(same, status)
+    assert (choice.version, choice.uri) == ("v1", "s3://copy/of/v1/")
+    other = ParentReference(uri="s3://elsewhere/m", digest="sha256:" + "e" * 64)
+    choice = lineage_index.resolve_parent(other, status)
+    assert (choice.version, choice.uri) == ("external", "s3://elsewhere/m/")
+
+
 def test_upsert_is_idempotent_and_bounded() -> None:
     status = ModelLineageStatus()
     assert lineage_index.upsert(status, version("v1"))

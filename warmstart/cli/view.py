@@ -73,11 +73,22 @@ class LineageView:
         names = set(self.names)
         return tuple(v for v in self.versions if v.parent is None or v.parent not in names)
 
+    @property
+    def target(self) -> str | None:
+        """The version the operator is bringing serving to: the pin wins over the last
+        promoted version, unless the pinned one already failed its rollout (the operator
+        does not retry it until the pin changes)."""
+        if self.pinned:
+            pinned = next((v for v in self.versions if v.name == self.pinned), None)
+            if pinned is not None and pinned.phase not in ("RolledBack", "Retired"):
+                return self.pinned
+        return self.desired
+
     def markers(self, name: str) -> tuple[str, ...]:
         found = []
         if name == self.serving:
             found.append(SERVING)
-        if name == self.desired and self.desired != self.serving:
+        if name == self.target and self.target != self.serving:
             found.append(ROLLING_OUT)
         if name == self.pinned:
             found.append(PINNED)

@@ -40,7 +40,14 @@ MODE_ENV = "WARMSTART_DEMO_OPERATOR"
 def install_crds(kube: Kube, console: Console) -> None:
     console.command("kubectl apply --server-side -f crds/")
     kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *CRD_NAMES)
+    # Polled rather than `kubectl wait --for=condition=Established`, which fails outright
+    # when it reads a CRD before the API server has given it any status conditions.
+    path = '{.status.conditions[?(@.type=="Established")].status}'
+    for name in CRD_NAMES:
+        def established(name: str = name) -> bool:
+            return kube.kubectl("get", name, "-o", f"jsonpath={path}") == "True"
+
+        wait_until(f"{name} to be established", established, timeout=60, interval=0.2)
 
 
 def _helm_mode() -> bool:

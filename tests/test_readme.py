@@ -1,0 +1,160 @@
+"""Every shell command in README.md is run by a test or by CI.
+
+`test_every_readme_command_is_run_somewhere` fails when a command is added to the README
+without a test that runs it. The sections whose commands need nothing the demo leaves
+behind run here: the local control plane's (on a cluster of their own), the Helm install
+(as a server-side dry run: a real install would start a second operator watching every
+namespace of the shared test cluster) and the benchmarks (with smaller sizes). The
+"after the demo" commands run in tests/demo/test_demo_quick.py, on the demo's cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests import readme
+from warmstart_localcluster import binaries
+from warmstart_localcluster import cluster as localcluster
+
+REPO = readme.REPO
+VENV_BIN = str(Path(sys.executable).parent)
+
+# Commands run verbatim by a file that is not a test: (command, file that runs it).
+VERBATIM = {
+    "scripts/test.sh": REPO / ".ci" / "run",  # CI is exactly the README's test command
+    "scripts/demo.sh": REPO / "tests" / "demo" / "test_demo_quick.py",  # with --quick
+}
+# README sections run whole by a test through readme.run_section("<section>", ...).
+SECTIONS = {
+    "Concepts": REPO / "tests" / "demo" / "test_demo_quick.py",
+    "The local control plane": Path(__file__),
+    "Installing on a real cluster": Path(__file__),
+    "Benchmarks": Path(__file__),
+}
+
+
+def test_every_readme_command_is_run_somewhere() -> None:
+    found = readme.commands()
+    assert len(found) >= 15, found  # the parser still sees the README's blocks
+    for command in found:
+        if command.line in VERBATIM:
+            assert command.line in VERBATIM[command.line].read_text(), command
+            continue
+        assert command.section in SECTIONS, (
+            f"README command {command.line!r} (under '## {command.section}') is run by no "
+            "test: run its section with tests.readme.run_section and list it here")
+        runner = SECTIONS[command.section].read_text()
+        call = r"run_section\(\s*" + re.escape(f'"{command.section}"')
+        assert re.search(call, runner), (command, SECTIONS[command.section])
+
+
+def test_readme_parser_joins_continuations_and_drops_comments() -> None:
+    text = ("## Setup\n\nprose `not a command`\n\n```sh\n# a comment line\n"
+            "helm install x \\\n  --set a=b   # why\n\nkubectl get pods -A # all\n```\n"
+            "```\nplain block\n```\n")
+    assert readme.commands(text) == [
+        readme.Command("Setup", "helm install x --set a=b"),
+        readme.Command("Setup", "kubectl get pods -A")]
+
+
+@pytest.fixture
+def own_state() -> Iterator[Path]:
+    # A short path: SeaweedFS puts unix sockets in the state directory (108-byte limit).
+    path = Path(tempfile.mkdtemp(prefix="wsreadme-"))
+    try:
+        yield path
+    finally:
+        localcluster.down(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.cluster
+def test_local_control_plane_commands(own_state: Path, tmp_path: Path) -> None:
+    # The README's placeholder line gets a real pod to read: one that prints and exits.
+    logs = "warmstart-cluster logs NAMESPACE POD [-c CONTAINER]"
+    show_a_log = "\n".join([
+        "until kubectl get serviceaccount default >/dev/null 2>&1; do sleep 0.5; done",
+        "kubectl run readme-pod --image=busybox --restart=Never --command -- "
+        "echo hello from a pod",
+        "kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod/readme-pod --timeout=120s",
+        "warmstart-cluster logs default readme-pod"])
+    (ran,) = readme.run_section(
+        "The local control plane",
+        {"WARMSTART_STATE": str(own_state), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
+        tmp_path, fill={logs: show_a_log}, one_shell=True, timeout=900)
+    assert re.search(r"node/\S+", ran.stdout), ran.stdout
+    assert "hello from a pod" in ran.stdout, ran.stdout
+    assert localcluster.status(own_state) is None, "warmstart-cluster down left it running"
+
+
+@pytest.mark.cluster
+def test_helm_install_commands(own_state: Path) -> None:
+    # A cluster of its own, as a real one would be: the shared test cluster has CRDs that
+    # no Helm release owns, which `helm install` rightly refuses to adopt.
+    info = localcluster.up(own_state, fresh=True)
+    helm_dir = str(binaries.ensure("helm").parent)
+    ran = readme.run_section(
+        "Installing on a real cluster",
+        {"KUBECONFIG": info.kubeconfig, "PATH": f"{helm_dir}:{os.environ['PATH']}"},
+        REPO, append={"helm install": "--dry-run=server"}, timeout=300)
+    cluster_wide, namespaced = (_manifests(r.stdout) for r in ran)
+    deployment = next(d for d in cluster_wide if d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in
+           deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    assert env["WARMSTART_TRAINER_IMAGE"] == "registry.example.com/warmstart/trainer:0.1.0"
+    assert _granted(cluster_wide, "ClusterRole", "warmstartjobs", name="warmstart")
+    # Only some namespaces: what the operator does is granted per namespace by Roles.
+    roles = {d["metadata"]["namespace"] for d in namespaced
+             if _granted([d], "Role", "warmstartjobs", name="warmstart")}
+    assert roles == {"team-a", "team-b"}, roles
+    # (The chart's aggregated view/edit ClusterRoles are for users, not the operator.)
+    assert not _granted(namespaced, "ClusterRole", "warmstartjobs", name="warmstart")
+
+
+def _manifests(helm_output: str) -> list[dict[str, Any]]:
+    """The objects `helm install --dry-run` prints after MANIFEST: (NOTES: follow)."""
+    text = helm_output.split("\nMANIFEST:\n", 1)[1].split("\nNOTES:\n", 1)[0]
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def _granted(docs: list[dict[str, Any]], kind: str, resource: str, name: str) -> bool:
+    """Whether the operator's own role of this kind (named after the release) grants it."""
+    return any(resource in rule.get("resources", []) for d in docs
+               if d["kind"] == kind and d["metadata"]["name"] == name
+               for rule in d.get("rules") or [])
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_benchmark_commands(tmp_path: Path) -> None:
+    # The same scripts at sizes a test can afford; each prints the numbers it exists for.
+    ran = readme.run_section(
+        "Benchmarks", {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}, REPO,
+        append={
+            "python benchmarks/cluster_bench.py": "--jobs 2",
+            "python benchmarks/trainer_bench.py": (
+                "--quick --sizes 32 --warm-epochs 1 --cold-epochs 1 "
+                f"--throughput-examples 16 --workdir {tmp_path / 'trainer'}"),
+            "python benchmarks/operator_bench.py": "--jobs 4 --namespaces 2",
+            "python benchmarks/gpu_check.py": (
+                "--dry-run-on-cpu --tiny --train-examples 64 --check-examples 32"),
+        }, timeout=1200)
+    out = {r.command.split()[1]: r.stdout + r.stderr for r in ran}
+    assert re.search(r"\d", out["benchmarks/cluster_bench.py"])
+    assert "warm start" in out["benchmarks/trainer_bench.py"]
+    assert "cold start" in out["benchmarks/trainer_bench.py"]
+    operator = out["benchmarks/operator_bench.py"]
+    assert "WarmStartJobs: 4 over 2 namespaces, 0 failed" in operator, operator
+    assert re.search(r"API requests per WarmStartJob: \d", operator), operator
+    assert "[gpu-check]" in out["benchmarks/gpu_check.py"]
