@@ -2,7 +2,8 @@
 
 Event handlers react at once (and run for every object when the operator starts, which is
 how work interrupted by a crash resumes); timers are the safety net that re-reconciles
-objects whose children changed without an event reaching us. No on.create/update handlers:
+objects whose children changed without an event reaching us, each object only once its
+reconciler's own "look again in" has passed (pacing.py). No on.create/update handlers:
 a level-triggered reconcile needs no per-handler progress; Kopf's timers do keep a finalizer
 on each object while they run.
 """
@@ -18,6 +19,7 @@ from prometheus_client import start_http_server
 
 from warmstart.api.constants import (
     GROUP,
+    MODELLINEAGE_KIND,
     MODELLINEAGE_PLURAL,
     TERMINAL_JOB_PHASES,
     VERSION,
@@ -30,6 +32,7 @@ from warmstart_operator.jobflow import JobReconciler
 from warmstart_operator.kube import Kube, PermissionDenied
 from warmstart_operator.lineageflow import LineageReconciler
 from warmstart_operator.metrics import Metrics
+from warmstart_operator.pacing import Pacer
 from warmstart_operator.permissions import report_permission_error
 from warmstart_operator.queuewake import freed_lineage
 
@@ -61,24 +64,28 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.metrics = metrics
     memo.jobs = JobReconciler(kube, config, metrics)
     memo.lineages = LineageReconciler(kube, config, metrics)
+    memo.pacer = Pacer()
     address = os.environ.get("WARMSTART_METRICS_ADDRESS", "0.0.0.0")  # noqa: S104
     start_http_server(config.metrics_port, addr=address, registry=metrics.registry)
     log.info("warmstart operator started; metrics on %s:%s", address, config.metrics_port)
 
 
-def _run(kind: str, reconcile: Any, namespace: str | None, name: str | None,
-         kube: Kube | None = None) -> None:
+def _run(kind: str, namespace: str | None, name: str | None, memo: kopf.Memo) -> None:
     if not namespace or not name:
         return  # both kinds are namespaced; anything else is not ours
+    reconcile = memo.jobs.reconcile if kind == WARMSTARTJOB_KIND else memo.lineages.reconcile
     try:
-        reconcile(namespace, name)
+        memo.pacer.next_look((kind, namespace, name), reconcile(namespace, name))
     except PermissionDenied as exc:
         # Loud and specific: a missing RBAC rule must never look like a stalled job. Said
         # in the log, as a Warning Event and as a condition, whichever the rules allow.
         log.error("%s %s/%s: %s", kind, namespace, name, exc)
-        if kube is not None:
-            report_permission_error(kube, kind, namespace, name, str(exc))
+        report_permission_error(memo.kube, kind, namespace, name, str(exc))
         raise kopf.TemporaryError(str(exc), delay=30) from None
+
+
+def _due(kind: str, namespace: str | None, name: str | None, memo: kopf.Memo) -> bool:
+    return bool(namespace and name and memo.pacer.due((kind, namespace, name)))
 
 
 @kopf.on.event(GROUP, VERSION, WARMSTARTJOB_PLURAL)
@@ -88,14 +95,15 @@ def warmstartjob_event(type: str, body: kopf.Body, namespace: str | None, name: 
         return
     if type == "DELETED":
         memo.jobs.queue.unpark(namespace, name)
+        memo.pacer.forget((WARMSTARTJOB_KIND, namespace, name))
     else:
-        _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
+        _run(WARMSTARTJOB_KIND, namespace, name, memo)
     lineage = freed_lineage(type or "", body)
     if lineage:
         # Hand the freed slot to the next queued jobs now, not at their next timer tick.
         for waiting in memo.jobs.queue.wake(namespace, lineage,
                                             memo.jobs.config.max_active_per_lineage):
-            _run("WarmStartJob", memo.jobs.reconcile, namespace, waiting, memo.kube)
+            _run(WARMSTARTJOB_KIND, namespace, waiting, memo)
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
@@ -108,7 +116,8 @@ def warmstartjob_timer(namespace: str | None, name: str | None, memo: kopf.Memo,
                        **_: Any) -> None:
     if namespace and name and not memo.jobs.queue.should_look(namespace, name):
         return  # parked in the queue: woken by the event that frees its slot
-    _run("WarmStartJob", memo.jobs.reconcile, namespace, name, memo.kube)
+    if _due(WARMSTARTJOB_KIND, namespace, name, memo):
+        _run(WARMSTARTJOB_KIND, namespace, name, memo)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
@@ -116,20 +125,23 @@ def training_job_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo,
                        **_: Any) -> None:
     for owner in body.metadata.get("ownerReferences") or []:
         if owner.get("kind") == WARMSTARTJOB_KIND:
-            _run("WarmStartJob", memo.jobs.reconcile, namespace, owner["name"], memo.kube)
+            _run(WARMSTARTJOB_KIND, namespace, owner["name"], memo)
 
 
 @kopf.on.event(GROUP, VERSION, MODELLINEAGE_PLURAL)
 def lineage_event(type: str, namespace: str | None, name: str | None, memo: kopf.Memo,
                   **_: Any) -> None:
     if type == "DELETED":
+        if namespace and name:
+            memo.pacer.forget((MODELLINEAGE_KIND, namespace, name))
         return
-    _run("ModelLineage", memo.lineages.reconcile, namespace, name, memo.kube)
+    _run(MODELLINEAGE_KIND, namespace, name, memo)
 
 
 @kopf.timer(GROUP, VERSION, MODELLINEAGE_PLURAL, interval=_POLL, backoff=_POLL * 2)
 def lineage_timer(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> None:
-    _run("ModelLineage", memo.lineages.reconcile, namespace, name, memo.kube)
+    if _due(MODELLINEAGE_KIND, namespace, name, memo):
+        _run(MODELLINEAGE_KIND, namespace, name, memo)
 
 
 @kopf.on.probe(id="apiRequests")

@@ -38,7 +38,14 @@ from warmstart.api.constants import (
 )
 from warmstart.api.modellineage import ModelLineage, ModelLineageStatus
 from warmstart.storage import StorageError
-from warmstart_operator import builders, failpoints, lineage_index, naming, objectstore
+from warmstart_operator import (
+    builders,
+    failpoints,
+    lineage_index,
+    naming,
+    objectstore,
+    recovery,
+)
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
@@ -131,9 +138,14 @@ class LineageReconciler:
                 return None
             lineage = ModelLineage.model_validate(obj)
             status = lineage.status or ModelLineageStatus()
-            plan = Plan(requeue=self.config.poll_seconds * 2)
+            # Nothing in flight: events (spec edits, registrations) bring it back sooner;
+            # a rollout, a problem or the next cron tick shorten this below.
+            plan = Plan(requeue=self.config.poll_seconds * 6)
             generation = obj["metadata"].get("generation")
+            fresh = not status.versions
             self._base(lineage, status, plan, generation)
+            if fresh and lineage_index.find(status, lineage_index.BASE_VERSION) is not None:
+                self._recover(lineage, status, plan)
             self._serving(lineage, status, plan, generation)
             self._schedule(lineage, status, plan)
             self._retention(lineage, status, plan)
@@ -177,6 +189,53 @@ class LineageReconciler:
         plan.deltas.append(register_base)
         register_base(status)  # so the rest of this reconcile sees it
         plan.event("BaseRegistered", f"Base version registered ({read.digest})")
+
+    def _recover(self, lineage: ModelLineage, status: ModelLineageStatus, plan: Plan) -> None:
+        """A lineage with an empty index over a storage prefix that already holds versions
+        (the object was re-created): index them again from their manifests."""
+        ns, name = lineage.metadata["namespace"], lineage.metadata["name"]
+        storage_uri = lineage.spec.storage.uri
+        try:
+            store = self.stores.get(ns, lineage.spec.storage.secret_ref.name)
+            names = recovery.version_names((o.uri for o in store.list(storage_uri)),
+                                           storage_uri)
+        except (objectstore.CredentialsMissing, StorageError) as exc:
+            plan.event("RecoveryFailed", f"cannot list {storage_uri}: {exc}", warning=True)
+            return
+        base = lineage_index.find(status, lineage_index.BASE_VERSION)
+        found = []
+        for version in names:
+            if version == lineage_index.BASE_VERSION:
+                continue  # registered from spec.base, wherever it lives
+            uri = record.version_uri(storage_uri, version)
+            try:
+                read = objectstore.read_manifest(store, uri)
+            except (StorageError, record.RecordError) as exc:
+                plan.event("RecoveryFailed", f"version {version} left out: {exc}",
+                           warning=True)
+                continue
+            if base is None or read.digest != base.manifest_digest:  # the base, published here
+                found.append((version, uri, read))
+        serving = None
+        if lineage.spec.serving is not None:
+            deployment = self.kube.get_deployment(ns, lineage.spec.serving.deployment_ref.name)
+            serving = applied_version(deployment) if deployment else None
+        entries = recovery.recovered_entries(found, name, serving)
+        if not entries:
+            return
+        recovered_serving = serving if any(e.name == serving for e in entries) else None
+
+        def reindex(s: ModelLineageStatus) -> None:
+            for entry in entries:
+                lineage_index.upsert(s, entry)
+            if recovered_serving:
+                s.desired_version = recovered_serving
+
+        plan.deltas.append(reindex)
+        reindex(status)
+        plan.event(recovery.RECOVERED, f"Re-indexed {len(entries)} versions from their "
+                   f"manifests under {storage_uri}" + (
+                       f"; {recovered_serving} stays serving" if recovered_serving else ""))
 
     # -- serving ----------------------------------------------------------------------
     def _serving(self, lineage: ModelLineage, status: ModelLineageStatus, plan: Plan,
@@ -254,7 +313,12 @@ class LineageReconciler:
         def start(s: ModelLineageStatus) -> None:
             if serving_before and serving_before != desired:
                 s.previous_version = serving_before
-            s.conditions = set_condition(s.conditions or [], cond(
+            # Each rollout is its own progression and its deadline counts from its own
+            # start: a rollback that begins while the failed rollout's Progressing is still
+            # True must not inherit that rollout's age (it would time out at once).
+            s.conditions = [c for c in s.conditions or []
+                            if c.type != LineageConditionType.PROGRESSING]
+            s.conditions = set_condition(s.conditions, cond(
                 LineageConditionType.PROGRESSING, True, LineageReason.ROLLING_OUT,
                 f"rolling out {desired} to Deployment {serving.deployment_ref.name}",
                 generation))
@@ -437,6 +501,9 @@ class LineageReconciler:
                clear_degraded: bool = False) -> None:
         if ok and plan.degraded:
             return  # a problem found earlier in this reconcile decides Ready
+        if not ok:
+            # Something is missing (a Deployment, a version): look again soon for it.
+            plan.requeue = min(plan.requeue, self.config.poll_seconds * 2)
 
         def apply(s: ModelLineageStatus) -> None:
             s.conditions = set_condition(s.conditions or [], cond(
@@ -449,6 +516,7 @@ class LineageReconciler:
         plan.deltas.append(apply)
 
     def _degraded(self, plan: Plan, reason: str, message: str, generation: int | None) -> None:
+        plan.requeue = min(plan.requeue, self.config.poll_seconds * 2)
         def apply(s: ModelLineageStatus) -> None:
             s.conditions = set_condition(s.conditions or [], cond(
                 LineageConditionType.DEGRADED, True, reason, message, generation))
