@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -192,3 +194,16 @@ def s3_bucket(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator
             if keys:
                 s3.delete_objects(Bucket=name, Delete={"Objects": keys})
         s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def own_cluster_state() -> Iterator[Path]:
+    """A state directory for a cluster of the test's own (stopped and removed afterwards),
+    for tests that start, stop or install into a cluster the way a user would."""
+    # A short path: SeaweedFS puts unix sockets in the state directory (108-byte limit).
+    path = Path(tempfile.mkdtemp(prefix="wsown-"))
+    try:
+        yield path
+    finally:
+        localcluster.down(path)
+        shutil.rmtree(path, ignore_errors=True)

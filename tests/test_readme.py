@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +64,8 @@ def test_readme_parser_joins_continuations_and_drops_comments() -> None:
         readme.Command("Setup", "kubectl get pods -A")]
 
 
-@pytest.fixture
-def own_state() -> Iterator[Path]:
-    # A short path: SeaweedFS puts unix sockets in the state directory (108-byte limit).
-    path = Path(tempfile.mkdtemp(prefix="wsreadme-"))
-    try:
-        yield path
-    finally:
-        localcluster.down(path)
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.mark.cluster
-def test_local_control_plane_commands(own_state: Path, tmp_path: Path) -> None:
+def test_local_control_plane_commands(own_cluster_state: Path, tmp_path: Path) -> None:
     # The README's placeholder line gets a real pod to read: one that prints and exits.
     logs = "warmstart-cluster logs NAMESPACE POD [-c CONTAINER]"
     show_a_log = "\n".join([
@@ -90,18 +76,18 @@ def test_local_control_plane_commands(own_state: Path, tmp_path: Path) -> None:
         "warmstart-cluster logs default readme-pod"])
     (ran,) = readme.run_section(
         "The local control plane",
-        {"WARMSTART_STATE": str(own_state), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
+        {"WARMSTART_STATE": str(own_cluster_state), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
         tmp_path, fill={logs: show_a_log}, one_shell=True, timeout=900)
     assert re.search(r"node/\S+", ran.stdout), ran.stdout
     assert "hello from a pod" in ran.stdout, ran.stdout
-    assert localcluster.status(own_state) is None, "warmstart-cluster down left it running"
+    assert localcluster.status(own_cluster_state) is None, "warmstart-cluster down left it running"
 
 
 @pytest.mark.cluster
-def test_helm_install_commands(own_state: Path) -> None:
+def test_helm_install_commands(own_cluster_state: Path) -> None:
     # A cluster of its own, as a real one would be: the shared test cluster has CRDs that
     # no Helm release owns, which `helm install` rightly refuses to adopt.
-    info = localcluster.up(own_state, fresh=True)
+    info = localcluster.up(own_cluster_state, fresh=True)
     helm_dir = str(binaries.ensure("helm").parent)
     ran = readme.run_section(
         "Installing on a real cluster",

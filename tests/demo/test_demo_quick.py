@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 
 @pytest.fixture
-def state_dir() -> Iterator[Path]:
-    # A short path: SeaweedFS puts unix sockets in the state directory (108-byte limit).
-    path = Path(tempfile.mkdtemp(prefix="wsdemo-"))
-    try:
-        yield path
-    finally:
-        localcluster.down(path)
-        shutil.rmtree(path, ignore_errors=True)
+def state_dir(own_cluster_state: Path) -> Path:
+    return own_cluster_state
 
 
 def run_demo(state_dir: Path, *args: str) -> str:

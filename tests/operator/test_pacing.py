@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+from tests.fakeclock import FakeClock
 from warmstart_operator.pacing import Pacer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_an_object_is_due_when_never_seen_or_its_time_has_come() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     pacer = Pacer(clock)
     key = ("ModelLineage", "ns", "reviews")
     assert pacer.due(key)
@@ -32,7 +25,7 @@ def test_an_object_is_due_when_never_seen_or_its_time_has_come() -> None:
 
 
 def test_none_means_only_events_bring_it_back_and_forget_drops_it() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     pacer = Pacer(clock)
     key = ("WarmStartJob", "ns", "week1")
     pacer.next_look(key, 60)

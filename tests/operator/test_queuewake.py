@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+from tests.fakeclock import FakeClock
 from warmstart_operator.queuewake import QueueWake, freed_lineage
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_parked_job_is_passed_by_until_woken_or_idle_too_long() -> None:
-    clock = Clock()
+    clock = FakeClock()
     queue = QueueWake(max_idle=300, clock=clock)
     assert queue.should_look("ns", "a")  # never seen: look
     queue.park("ns", "a", "reviews", "2026-11-27T10:00:00Z")
@@ -28,7 +21,7 @@ def test_a_parked_job_is_passed_by_until_woken_or_idle_too_long() -> None:
 
 
 def test_wake_picks_the_earliest_parked_jobs_of_that_lineage_only() -> None:
-    queue = QueueWake(max_idle=300, clock=Clock())
+    queue = QueueWake(max_idle=300, clock=FakeClock())
     queue.park("ns", "late", "reviews", "2026-11-27T10:00:09Z")
     queue.park("ns", "early", "reviews", "2026-11-27T10:00:01Z")
     queue.park("ns", "middle", "reviews", "2026-11-27T10:00:05Z")
