@@ -106,7 +106,7 @@ def run_readme_concepts(state_dir: Path) -> None:
     assert "maxEpochs" in out["kubectl explain wsj.spec.training"]
     tree = out[f"warmstart lineage tree {m.LINEAGE}"]
     assert all(v in tree for v in (m.WEEK1, m.WEEK2, m.MISLABELLED)), tree
-    assert out[f"kubectl warmstart lineage tree {m.LINEAGE}"] == tree
+    assert out[f"kubectl warmstart lineage tree {m.LINEAGE}"] == tree  # the same CLI
     assert ET.parse(workdir / "lineage.svg").getroot().tag.endswith("svg")
     lineage = kubectl_json(info, "get", "modellineage", m.LINEAGE)
     assert lineage["spec"]["pinnedVersion"] == m.WEEK2  # what `warmstart promote` did
