@@ -93,17 +93,18 @@ def warmstartjob_event(type: str, body: kopf.Body, namespace: str | None, name: 
                        memo: kopf.Memo, **_: Any) -> None:
     if not namespace or not name:
         return
-    if type == "DELETED":
-        memo.jobs.queue.unpark(namespace, name)
-        memo.pacer.forget((WARMSTARTJOB_KIND, namespace, name))
-    else:
+    if type != "DELETED":
         _run(WARMSTARTJOB_KIND, namespace, name, memo)
     lineage = freed_lineage(type or "", body)
-    if lineage:
+    ended = (body.get("status") or {}).get("phase") in TERMINAL_JOB_PHASES
+    if lineage and (not ended or memo.jobs.queue.first_end(namespace, name)):
         # Hand the freed slot to the next queued jobs now, not at their next timer tick.
         for waiting in memo.jobs.queue.wake(namespace, lineage,
                                             memo.jobs.config.max_active_per_lineage):
             _run(WARMSTARTJOB_KIND, namespace, waiting, memo)
+    if type == "DELETED":
+        memo.jobs.queue.forget(namespace, name)
+        memo.pacer.forget((WARMSTARTJOB_KIND, namespace, name))
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

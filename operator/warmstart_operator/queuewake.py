@@ -47,7 +47,24 @@ class QueueWake:
         self.max_idle = max_idle
         self._clock = clock
         self._parked: dict[Key, _Parked] = {}
+        # Jobs whose end already handed their slot on: the events that follow a job's end
+        # (its last status write, finalizer removal, deletion) must not wake the queue again.
+        self._ended: set[Key] = set()
         self._lock = threading.Lock()
+
+    def first_end(self, namespace: str, name: str) -> bool:
+        """True the first time a job is seen finished (its slot is free), False after."""
+        with self._lock:
+            if (namespace, name) in self._ended:
+                return False
+            self._ended.add((namespace, name))
+            return True
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The job is gone: drop everything kept about it."""
+        with self._lock:
+            self._parked.pop((namespace, name), None)
+            self._ended.discard((namespace, name))
 
     def park(self, namespace: str, name: str, lineage: str, created: str,
              wakeable: bool = True) -> None:

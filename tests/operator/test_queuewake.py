@@ -50,3 +50,14 @@ def test_freed_lineage_names_events_that_can_free_a_slot() -> None:
     for unfinished in ("Pending", "Queued", "Training", "Registering", None):
         assert freed_lineage("MODIFIED", body(unfinished)) is None
     assert freed_lineage("DELETED", {"spec": {}}) is None
+
+
+def test_a_finished_job_frees_its_slot_once() -> None:
+    queue = QueueWake(max_idle=300, clock=FakeClock())
+    assert queue.first_end("ns", "a")
+    assert not queue.first_end("ns", "a")  # later events of the same finished job
+    assert queue.first_end("ns", "b")
+    queue.park("ns", "c", "reviews", "2026-11-27T10:00:00Z")
+    queue.forget("ns", "a")
+    queue.forget("ns", "c")
+    assert queue.first_end("ns", "a") and queue.parked() == 0
