@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class ConfigError(ValueError):
@@ -21,15 +21,12 @@ class OperatorConfig:
     max_active_per_lineage: int = 1
     field_manager: str = "warmstart-operator"
     metrics_port: int = 8080
-    namespaces: tuple[str, ...] = field(default_factory=tuple)
-    # How often a Training job is looked at even when nothing changed (seconds).
+    # The unit of the controller's safety-net looks (seconds): a Training job every 6x this
+    # when no event came, an idle lineage every 60x; rollouts are watched every 2 s.
     poll_seconds: float = 5.0
     # A WarmStartJob whose lineage does not exist waits this long before it fails (GitOps
     # tools may apply the job before the lineage).
     lineage_grace_seconds: float = 30.0
-    # A Queued job is woken by the event that frees a slot; this is the safety net: it is
-    # looked at after this long even without one.
-    queue_recheck_seconds: float = 300.0
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -44,17 +41,12 @@ class OperatorConfig:
             ("metrics_port", "WARMSTART_METRICS_PORT", int),
             ("poll_seconds", "WARMSTART_POLL_SECONDS", float),
             ("lineage_grace_seconds", "WARMSTART_LINEAGE_GRACE_SECONDS", float),
-            ("queue_recheck_seconds", "WARMSTART_QUEUE_RECHECK_SECONDS", float),
         ):
             if env.get(name):
                 try:
                     values[key] = cast(env[name])
                 except ValueError:
                     raise ConfigError(f"{name}={env[name]!r} is not a number") from None
-        if env.get("WARMSTART_NAMESPACES"):
-            values["namespaces"] = tuple(
-                ns.strip() for ns in env["WARMSTART_NAMESPACES"].split(",") if ns.strip()
-            )
         config = OperatorConfig(**values)  # type: ignore[arg-type]
         if config.max_active_per_lineage < 1:
             raise ConfigError("WARMSTART_MAX_ACTIVE_PER_LINEAGE must be >= 1")

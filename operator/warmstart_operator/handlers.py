@@ -1,148 +1,101 @@
-"""Kopf wiring: thin handlers that hand each object to its reconciler.
+"""Kopf wiring: an index of WarmStartJobs by lineage, and thin event handlers that only
+enqueue keys; worker threads started here run the controller (controller.py).
 
-Event handlers react at once (and run for every object when the operator starts, which is
-how work interrupted by a crash resumes); timers are the safety net that re-reconciles
-objects whose children changed without an event reaching us, each object only once its
-reconciler's own "look again in" has passed (pacing.py). No on.create/update handlers:
-a level-triggered reconcile needs no per-handler progress; Kopf's timers do keep a finalizer
-on each object while they run.
+No timers, daemons or on.create/update handlers: nothing holds a finalizer on the objects,
+so deleting them (or uninstalling the operator) needs no manual step. "Look again later"
+is the work queue's delayed add, nothing else.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
-from warmstart.api.constants import (
-    GROUP,
-    MODELLINEAGE_KIND,
-    MODELLINEAGE_PLURAL,
-    TERMINAL_JOB_PHASES,
-    VERSION,
-    WARMSTARTJOB_KIND,
-    WARMSTARTJOB_PLURAL,
-)
+from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION, WARMSTARTJOB_PLURAL
 from warmstart_operator.builders import MANAGED_BY
 from warmstart_operator.config import OperatorConfig
-from warmstart_operator.jobflow import JobReconciler
-from warmstart_operator.kube import Kube, PermissionDenied
-from warmstart_operator.lineageflow import LineageReconciler
+from warmstart_operator.controller import Controller
+from warmstart_operator.jobindex import JobRef, ref_from_body
+from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
-from warmstart_operator.pacing import Pacer
-from warmstart_operator.permissions import report_permission_error
-from warmstart_operator.queuewake import freed_lineage
 
 log = logging.getLogger("warmstart")
-_POLL = float(os.environ.get("WARMSTART_POLL_SECONDS", "5"))
+
+WORKERS = 4
+
+
+@kopf.index(GROUP, VERSION, WARMSTARTJOB_PLURAL)
+def wsj_by_lineage(body: kopf.Body, namespace: str | None, **_: Any
+                   ) -> dict[tuple[str, str], JobRef]:
+    ref = ref_from_body(body)
+    return {(namespace, ref.lineage): ref} if ref and namespace else {}
+
+
+def _reader(index: kopf.Index[tuple[str, str], JobRef]) -> Any:
+    def jobs_of(namespace: str, lineage: str) -> list[JobRef]:
+        # Kopf updates the index in its event loop while workers read it from threads: a
+        # copy taken while it changes is simply taken again.
+        for _ in range(10):
+            try:
+                return list(index.get((namespace, lineage), []))
+            except RuntimeError:
+                continue
+        return list(index.get((namespace, lineage), []))
+
+    return jobs_of
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
+    # Kopf hands every index to every handler, start-up included (empty until filled).
+    wsj_by_lineage: kopf.Index[tuple[str, str], JobRef] = kwargs["wsj_by_lineage"]
     config = OperatorConfig.from_env()
     settings.peering.standalone = True
-    # The reconcilers post their own Events, one per transition; Kopf's per-handler
-    # events would only add noise.
+    # The controller posts its own Events, one per transition; Kopf's would be noise.
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.execution.max_workers = 16
-    # Timers hold a finalizer; let a deleted object go within seconds, not a minute.
-    settings.background.instant_exit_timeout = 5
-    # Status has no room for Kopf's own bookkeeping (the schema prunes unknown fields).
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix="warmstart.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="warmstart.dev")
     metrics = Metrics()
     kube = Kube.connect()
     kube.on_request = metrics.api_requests.inc
     memo.kube = kube
-    memo.metrics = metrics
-    memo.jobs = JobReconciler(kube, config, metrics)
-    memo.lineages = LineageReconciler(kube, config, metrics)
-    memo.pacer = Pacer()
+    memo.controller = Controller(kube, config, metrics, _reader(wsj_by_lineage))
+    memo.stop = threading.Event()
+    memo.workers = [threading.Thread(target=memo.controller.run_worker, args=(memo.stop,),
+                                     name=f"reconcile-{i}", daemon=True)
+                    for i in range(WORKERS)]
+    for worker in memo.workers:
+        worker.start()
     address = os.environ.get("WARMSTART_METRICS_ADDRESS", "0.0.0.0")  # noqa: S104
     start_http_server(config.metrics_port, addr=address, registry=metrics.registry)
     log.info("warmstart operator started; metrics on %s:%s", address, config.metrics_port)
 
 
-def _run(kind: str, namespace: str | None, name: str | None, memo: kopf.Memo) -> None:
-    if not namespace or not name:
-        return  # both kinds are namespaced; anything else is not ours
-    reconcile = memo.jobs.reconcile if kind == WARMSTARTJOB_KIND else memo.lineages.reconcile
-    try:
-        memo.pacer.next_look((kind, namespace, name), reconcile(namespace, name))
-    except PermissionDenied as exc:
-        # Loud and specific: a missing RBAC rule must never look like a stalled job. Said
-        # in the log, as a Warning Event and as a condition, whichever the rules allow.
-        log.error("%s %s/%s: %s", kind, namespace, name, exc)
-        report_permission_error(memo.kube, kind, namespace, name, str(exc))
-        raise kopf.TemporaryError(str(exc), delay=30) from None
-
-
-def _due(kind: str, namespace: str | None, name: str | None, memo: kopf.Memo) -> bool:
-    return bool(namespace and name and memo.pacer.due((kind, namespace, name)))
+@kopf.on.cleanup()
+def stop_workers(memo: kopf.Memo, **_: Any) -> None:
+    memo.stop.set()
+    memo.controller.queue.shut_down()
 
 
 @kopf.on.event(GROUP, VERSION, WARMSTARTJOB_PLURAL)
-def warmstartjob_event(type: str, body: kopf.Body, namespace: str | None, name: str | None,
-                       memo: kopf.Memo, **_: Any) -> None:
-    if not namespace or not name:
-        return
-    if type != "DELETED":
-        _run(WARMSTARTJOB_KIND, namespace, name, memo)
-    lineage = freed_lineage(type or "", body)
-    ended = (body.get("status") or {}).get("phase") in TERMINAL_JOB_PHASES
-    if lineage and (not ended or memo.jobs.queue.first_end(namespace, name)):
-        # Hand the freed slot to the next queued jobs now, not at their next timer tick.
-        for waiting in memo.jobs.queue.wake(namespace, lineage,
-                                            memo.jobs.config.max_active_per_lineage):
-            _run(WARMSTARTJOB_KIND, namespace, waiting, memo)
-    if type == "DELETED":
-        memo.jobs.queue.forget(namespace, name)
-        memo.pacer.forget((WARMSTARTJOB_KIND, namespace, name))
-
-
-def _unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") not in TERMINAL_JOB_PHASES
-
-
-@kopf.timer(GROUP, VERSION, WARMSTARTJOB_PLURAL, interval=_POLL * 3, when=_unfinished,
-            backoff=_POLL)
-def warmstartjob_timer(namespace: str | None, name: str | None, memo: kopf.Memo,
-                       **_: Any) -> None:
-    if namespace and name and not memo.jobs.queue.should_look(namespace, name):
-        return  # parked in the queue: woken by the event that frees its slot
-    if _due(WARMSTARTJOB_KIND, namespace, name, memo):
-        _run(WARMSTARTJOB_KIND, namespace, name, memo)
+async def warmstartjob_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
+                             **_: Any) -> None:
+    memo.controller.on_wsj_event(type, body)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-def training_job_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo,
-                       **_: Any) -> None:
-    for owner in body.metadata.get("ownerReferences") or []:
-        if owner.get("kind") == WARMSTARTJOB_KIND:
-            _run(WARMSTARTJOB_KIND, namespace, owner["name"], memo)
+async def training_job_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_job_event(body)
 
 
 @kopf.on.event(GROUP, VERSION, MODELLINEAGE_PLURAL)
-def lineage_event(type: str, namespace: str | None, name: str | None, memo: kopf.Memo,
-                  **_: Any) -> None:
-    if type == "DELETED":
-        if namespace and name:
-            memo.pacer.forget((MODELLINEAGE_KIND, namespace, name))
-        return
-    _run(MODELLINEAGE_KIND, namespace, name, memo)
-
-
-@kopf.timer(GROUP, VERSION, MODELLINEAGE_PLURAL, interval=_POLL, backoff=_POLL * 2)
-def lineage_timer(namespace: str | None, name: str | None, memo: kopf.Memo, **_: Any) -> None:
-    if _due(MODELLINEAGE_KIND, namespace, name, memo):
-        _run(MODELLINEAGE_KIND, namespace, name, memo)
+async def lineage_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.controller.on_lineage_event(type, body)
 
 
 @kopf.on.probe(id="apiRequests")

@@ -144,11 +144,6 @@ class Kube:
         return self.get(self.custom_path(namespace, WARMSTARTJOB_PLURAL, name),
                         f"WarmStartJob {namespace}/{name}")
 
-    def list_wsjs(self, namespace: str) -> list[dict[str, Any]]:
-        items = self.call("GET", self.custom_path(namespace, WARMSTARTJOB_PLURAL),
-                          f"WarmStartJobs in {namespace}").get("items", [])
-        return list(items)
-
     def create_wsj(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
         return self.create(self.custom_path(namespace, WARMSTARTJOB_PLURAL), body,
                            f"WarmStartJob {namespace}/{body['metadata']['name']}")
@@ -165,34 +160,14 @@ class Kube:
                          f"{plural}/{name} status in {namespace}",
                          body={"status": status}, content_type=MERGE_PATCH)
 
-    def update_status_guarded(
-        self,
-        namespace: str,
-        plural: str,
-        name: str,
-        mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
-        attempts: int = 8,
-    ) -> dict[str, Any] | None:
-        """Read-modify-write of .status with optimistic concurrency: `mutate` gets the object
-        and returns the new status (None: nothing to change); retried on conflict, so two
-        writers never lose each other's update."""
-        what = f"{plural}/{name} in {namespace}"
-        path = self.custom_path(namespace, plural, name)
-        for _ in range(attempts):
-            obj = self.call("GET", path, what)
-            new_status = mutate(obj)
-            if new_status is None:
-                return obj
-            body = {**obj, "status": new_status}
-            try:
-                return self.call("PUT", path + "/status", what, body=body)
-            except Conflict:
-                continue
-        raise Conflict(f"status of {what} kept changing under {attempts} attempts")
-
-    def patch_spec(self, namespace: str, plural: str, name: str, patch: dict[str, Any]) -> None:
-        self.call("PATCH", self.custom_path(namespace, plural, name),
-                  f"{plural}/{name} in {namespace}", body=patch, content_type=MERGE_PATCH)
+    def replace_status(self, plural: str, obj: dict[str, Any],
+                       status: dict[str, Any]) -> dict[str, Any]:
+        """PUT of .status guarded by the object's resourceVersion: Conflict when it changed
+        since it was read (the reconcile then runs again on the fresh object)."""
+        meta = obj["metadata"]
+        path = self.custom_path(meta["namespace"], plural, meta["name"]) + "/status"
+        return self.call("PUT", path, f"{plural}/{meta['name']} status in {meta['namespace']}",
+                         body={**obj, "status": status})
 
     # -- built-in kinds -----------------------------------------------------------------
     def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:

@@ -16,6 +16,7 @@ from warmstart.api.common import MetricValues
 from warmstart.api.constants import PARENT_LATEST, PARENT_SERVING, VersionPhase
 from warmstart.api.modellineage import MAX_STATUS_VERSIONS, LineageVersion, ModelLineageStatus
 from warmstart.api.warmstartjob import ParentReference
+from warmstart_operator import gate
 
 BASE_VERSION = "base"
 
@@ -87,6 +88,13 @@ def holdout_metrics(manifest: record.Manifest, role: str) -> MetricValues | None
     """The trainer's holdout evaluation of the candidate or its parent, as MetricValues."""
     holdout = manifest.metrics.get("holdout") or {}
     return to_metric_values(holdout.get(role))
+
+
+def replay_results(manifest: record.Manifest) -> list[gate.ReplayResult]:
+    """The trainer's evaluation of candidate and parent on each replay set."""
+    return [gate.ReplayResult(str(r.get("uri", "")), to_metric_values(r.get("candidate")),
+                              to_metric_values(r.get("parent")))
+            for r in manifest.metrics.get("replay") or []]
 
 
 def to_metric_values(raw: Any) -> MetricValues | None:

@@ -54,6 +54,18 @@ class Metrics:
         self.reconcile_errors = Counter("warmstart_reconcile_errors_total",
                                         "Reconciles that raised", ["kind"], registry=r)
 
+        self.reconcile_backoff = Gauge(
+            "warmstart_reconcile_backoff_seconds",
+            "Delay before the next retry of an object whose reconciles keep failing (absent: "
+            "its last reconcile succeeded)", ["kind", "namespace", "name"], registry=r)
+
+    def set_backoff(self, kind: str, namespace: str, name: str, seconds: float) -> None:
+        self.reconcile_backoff.labels(kind=kind, namespace=namespace, name=name).set(seconds)
+
+    def clear_backoff(self, kind: str, namespace: str, name: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.reconcile_backoff.remove(kind, namespace, name)
+
     @contextlib.contextmanager
     def reconcile_timer(self, kind: str) -> Iterator[None]:
         started = time.monotonic()

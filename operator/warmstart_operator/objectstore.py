@@ -6,12 +6,30 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from warmstart import record
 from warmstart.api.constants import StorageSecretKeys
-from warmstart.storage import S3Settings, Storage, StorageError
-from warmstart_operator.kube import Kube
+from warmstart.storage import ObjectInfo, S3Settings, Storage, StorageError
+from warmstart_operator.cluster import Cluster
+
+
+class ObjectStore(Protocol):
+    """What the reconcilers need of object storage (warmstart.storage.Storage has it)."""
+
+    def read_manifest(self, version_prefix: str) -> bytes: ...
+
+    def exists(self, uri: str) -> bool: ...
+
+    def list(self, prefix_uri: str) -> list[ObjectInfo]: ...
+
+    def delete(self, uri: str) -> None: ...
+
+
+def s3_store(secret_data: Mapping[str, str]) -> ObjectStore:
+    return Storage(S3Settings.from_env(dict(secret_data)))
 
 
 class CredentialsMissing(Exception):
@@ -30,12 +48,14 @@ class StoreCache:
     tens of milliseconds and megabytes, too much for every reconcile. The Secret is still
     read each time, so rotated credentials take effect at once."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Cluster,
+                 factory: Callable[[Mapping[str, str]], ObjectStore] = s3_store) -> None:
         self.kube = kube
-        self._cache: dict[tuple[str, str], tuple[str, Storage]] = {}
+        self._factory = factory
+        self._cache: dict[tuple[str, str], tuple[str, ObjectStore]] = {}
         self._lock = threading.Lock()
 
-    def get(self, namespace: str, secret_name: str) -> Storage:
+    def get(self, namespace: str, secret_name: str) -> ObjectStore:
         data = _secret_data(self.kube, namespace, secret_name)
         fingerprint = hashlib.sha256(
             repr(sorted(data.items())).encode()).hexdigest()
@@ -44,12 +64,12 @@ class StoreCache:
             cached = self._cache.get(key)
             if cached is not None and cached[0] == fingerprint:
                 return cached[1]
-            store = Storage(S3Settings.from_env(data))
+            store = self._factory(data)
             self._cache[key] = (fingerprint, store)
             return store
 
 
-def _secret_data(kube: Kube, namespace: str, secret_name: str) -> dict[str, str]:
+def _secret_data(kube: Cluster, namespace: str, secret_name: str) -> dict[str, str]:
     data = kube.get_secret_data(namespace, secret_name)
     if data is None:
         raise CredentialsMissing(f'Secret "{secret_name}" not found in namespace {namespace}')
@@ -59,7 +79,7 @@ def _secret_data(kube: Kube, namespace: str, secret_name: str) -> dict[str, str]
     return data
 
 
-def read_manifest(storage: Storage, version_prefix: str) -> ReadManifest:
+def read_manifest(storage: ObjectStore, version_prefix: str) -> ReadManifest:
     """Reads and parses a version's manifest; StorageError / record.RecordError on failure."""
     raw = storage.read_manifest(version_prefix)
     return ReadManifest(
@@ -69,4 +89,5 @@ def read_manifest(storage: Storage, version_prefix: str) -> ReadManifest:
     )
 
 
-__all__ = ["CredentialsMissing", "ReadManifest", "StorageError", "StoreCache", "read_manifest"]
+__all__ = ["CredentialsMissing", "ObjectStore", "ReadManifest", "StorageError", "StoreCache",
+           "read_manifest"]

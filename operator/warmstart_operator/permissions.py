@@ -1,36 +1,31 @@
-"""Makes a missing RBAC rule visible where users look: an Event and a condition."""
+"""Makes a missing RBAC rule visible where users look: a condition on the object itself.
+
+The controller, the one writer of each object's status, writes what this returns (and
+posts a Warning Event): Degraded on a lineage, Progressing=False on a job, either way with
+a message naming the verb and resource the operator's role lacks. The next reconcile that
+gets through drops the condition again.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+from typing import Any
 
-from warmstart.api.constants import (
-    MODELLINEAGE_KIND,
-    MODELLINEAGE_PLURAL,
-    WARMSTARTJOB_PLURAL,
-)
-from warmstart_operator.kube import Kube, KubeError
+from warmstart.api.constants import MODELLINEAGE_KIND
 
 REASON = "PermissionDenied"
 
 
-def report_permission_error(kube: Kube, kind: str, namespace: str, name: str,
-                            message: str) -> None:
-    plural = MODELLINEAGE_PLURAL if kind == MODELLINEAGE_KIND else WARMSTARTJOB_PLURAL
-    with contextlib.suppress(KubeError):
-        obj = kube.call("GET", kube.custom_path(namespace, plural, name), f"{kind} {name}")
-        kube.post_event(obj, "Warning", REASON, message, "operator")
-        # Degraded on a lineage, Progressing=False on a job: either way the message names
-        # the verb and resource the operator's role lacks.
-        kind_of_condition = "Degraded" if kind == MODELLINEAGE_KIND else "Progressing"
-        status = "True" if kind == MODELLINEAGE_KIND else "False"
-        conditions = [c for c in (obj.get("status") or {}).get("conditions") or []
-                      if c.get("type") != kind_of_condition]
-        conditions.append({
-            "type": kind_of_condition, "status": status, "reason": REASON,
-            "message": message[:1024],
-            "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "observedGeneration": obj["metadata"].get("generation"),
-        })
-        kube.patch_status(namespace, plural, name, {"conditions": conditions})
+def permission_status(kind: str, obj: dict[str, Any], message: str, now: dt.datetime
+                      ) -> dict[str, Any]:
+    lineage = kind == MODELLINEAGE_KIND
+    condition_type = "Degraded" if lineage else "Progressing"
+    status = dict(obj.get("status") or {})
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != condition_type]
+    conditions.append({
+        "type": condition_type, "status": "True" if lineage else "False", "reason": REASON,
+        "message": message[:1024], "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "observedGeneration": obj["metadata"].get("generation"),
+    })
+    status["conditions"] = conditions
+    return status

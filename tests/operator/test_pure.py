@@ -20,8 +20,9 @@ from warmstart.api.modellineage import (
 from warmstart.api.warmstartjob import ParentReference, WarmStartJobSpec
 from warmstart_operator import builders, gate, lineage_index, naming
 from warmstart_operator.config import ConfigError, OperatorConfig
-from warmstart_operator.jobflow import job_outcome, termination_reason
-from warmstart_operator.lineageflow import applied_version, due_tick, rollout_state
+from warmstart_operator.jobsteps import job_outcome, termination_reason
+from warmstart_operator.rollout import applied_version, rollout_state
+from warmstart_operator.schedule import due_tick
 
 ACC = Metric.ACCURACY
 
@@ -269,10 +270,8 @@ def test_due_tick_collapses_missed_runs() -> None:
 
 def test_config_from_env() -> None:
     config = OperatorConfig.from_env({"WARMSTART_MAX_ACTIVE_PER_LINEAGE": "2",
-                                      "WARMSTART_TRAINER_COMMAND": "python -m trainer",
-                                      "WARMSTART_NAMESPACES": "a, b"})
+                                      "WARMSTART_TRAINER_COMMAND": "python -m trainer"})
     assert config.max_active_per_lineage == 2
     assert config.trainer_command == ("python", "-m", "trainer")
-    assert config.namespaces == ("a", "b")
     with pytest.raises(ConfigError, match="WARMSTART_POLL_SECONDS"):
         OperatorConfig.from_env({"WARMSTART_POLL_SECONDS": "soon"})

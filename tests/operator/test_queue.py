@@ -34,8 +34,7 @@ def test_jobs_of_one_lineage_train_one_at_a_time_in_creation_order(
     cluster: LocalCluster, crds: None, namespace: str, tiny_lineage: TinyLineage,
     tmp_path: Path,
 ) -> None:
-    op = OperatorProcess(cluster, namespace, tmp_path / "operator.log",
-                         extra_env={"WARMSTART_QUEUE_RECHECK_SECONDS": "3600"})
+    op = OperatorProcess(cluster, namespace, tmp_path / "operator.log")
     op.start()
     try:
         api = Api(cluster, namespace)

@@ -1,0 +1,397 @@
+"""The reconcilers' decisions against the in-memory cluster and a fake clock: every job
+phase, every gate outcome, rollouts that land or time out, the queue, suspend, pin,
+recovery and the bad-input cases (Kueue's table-driven controller tests are the model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.operator.harness import NS, STORAGE, Harness, make_lineage, make_wsj, manifest
+from warmstart import record
+
+
+def registry() -> Harness:
+    """A lineage without serving whose base (with a head) is registered."""
+    h = Harness()
+    h.create(make_lineage().obj())
+    assert h.version("base")["manifestDigest"] == h.base_digest
+    return h
+
+
+def serving_lineage(deadline: int = 60) -> Harness:
+    h = Harness()
+    h.add_deployment()
+    h.create(make_lineage().serving(deadline=deadline).obj())
+    assert h.deployed() == "base"
+    h.make_available()
+    assert h.status()["servingVersion"] == "base"
+    return h
+
+
+def train(h: Harness, name: str, accuracy: float = 0.9, parent_accuracy: float = 0.8,
+          **kw: object) -> None:
+    h.create(make_wsj(name).obj())
+    assert h.phase(name) == "Training", h.wsj(name).get("status")
+    h.finish_training(name, accuracy, parent_accuracy)
+
+
+# -- job phases -------------------------------------------------------------------------
+
+def test_a_job_walks_pending_training_registering_succeeded() -> None:
+    h = registry()
+    h.create(make_wsj("week1").obj())
+    wsj = h.wsj("week1")
+    assert wsj["status"]["phase"] == "Training"
+    assert wsj["status"]["parent"]["manifestDigest"] == h.base_digest
+    assert h.kube.get_job(NS, "week1-train") is not None
+    digest = h.finish_training("week1")
+    assert h.phase("week1") == "Succeeded"
+    assert h.wsj("week1")["status"]["output"]["manifestDigest"] == digest
+    assert h.version("week1")["phase"] == "Promoted"
+    assert h.status()["servingVersion"] == "week1"  # no Deployment: a registry
+    assert h.kube.events_of("week1") == ["ParentResolved", "TrainingStarted",
+                                         "VersionRegistered", "Promoted"]
+
+
+
+def test_a_failed_training_fails_the_job_with_the_jobs_reason() -> None:
+    h = registry()
+    h.create(make_wsj("week1").obj())
+    h.fail_training("week1", "DeadlineExceeded")
+    assert h.phase("week1") == "Failed"
+    assert h.condition("Failed", h.wsj("week1"))["reason"] == "DeadlineExceeded"
+
+
+# -- the gate ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("accuracy", "parent_accuracy", "policy", "job_phase", "version_phase", "gate"),
+    [
+        (0.9, 0.8, "Auto", "Succeeded", "Promoted", "GatePassed"),
+        (0.9, 0.8, "Manual", "Succeeded", "Candidate", "GatePassed"),
+        (0.7, 0.8, "Auto", "Rejected", "Rejected", "InsufficientImprovement"),
+        (None, 0.8, "Auto", "Rejected", "Rejected", "MetricMissing"),
+    ],
+)
+def test_gate_outcomes(accuracy: float | None, parent_accuracy: float, policy: str,
+                       job_phase: str, version_phase: str, gate: str) -> None:
+    h = Harness()
+    h.create(make_lineage().policy(policy).obj())
+    h.create(make_wsj("week1").obj())
+    h.finish_training("week1", accuracy, parent_accuracy)
+    assert h.phase("week1") == job_phase
+    assert h.version("week1")["phase"] == version_phase
+    assert h.condition("GatePassed", h.wsj("week1"))["reason"] == gate
+    promoted = version_phase == "Promoted"
+    assert h.status().get("desiredVersion") == ("week1" if promoted else "base")
+
+
+def test_below_min_value_and_replay_regression_reject() -> None:
+    h = Harness()
+    lineage = make_lineage().obj()
+    lineage["spec"]["promotion"].update(minValue=0.95)
+    h.create(lineage)
+    h.create(make_wsj("low").obj())
+    h.finish_training("low", 0.9, 0.5)
+    assert h.condition("GatePassed", h.wsj("low"))["reason"] == "BelowMinValue"
+    h.edit_lineage(promotion={"metric": "accuracy", "maxReplayRegression": 0.01,
+                              "policy": "Auto"})
+    h.create(make_wsj("forgot").obj())
+    h.finish_training("forgot", 0.9, 0.5, replay=[
+        {"uri": "s3://bucket/data/old.jsonl", "candidate": {"accuracy": 0.5},
+         "parent": {"accuracy": 0.9}}])
+    assert h.condition("GatePassed", h.wsj("forgot"))["reason"] == "ReplayRegression"
+
+
+def test_job_promotion_never_keeps_the_version_a_candidate() -> None:
+    h = registry()
+    h.create(make_wsj("week1").promotion("Never").obj())
+    h.finish_training("week1")
+    assert h.version("week1")["phase"] == "Candidate"
+    assert h.condition("Promoted", h.wsj("week1"))["reason"] == "PromotionDisabled"
+
+
+def test_a_version_is_recorded_once_and_a_name_clash_fails_the_job() -> None:
+    h = registry()
+    h.create(make_wsj("week1").obj())
+    h.finish_training("week1")
+    h.run_for(120)
+    assert [v["name"] for v in h.status()["versions"]] == ["base", "week1"]
+    assert h.status()["versionCount"] == 2
+    # A new job of the same name (the first deleted) whose output differs.
+    h.kube.remove("WarmStartJob", NS, "week1")
+    h.kube.remove("Job", NS, "week1-train")
+    h.create(make_wsj("week1").parent("base").obj())
+    h.finish_training("week1", 0.95, 0.9)
+    assert h.phase("week1") == "Failed"
+    assert h.condition("Failed", h.wsj("week1"))["reason"] == "VersionExists"
+
+
+def test_a_manifest_that_breaks_the_hash_chain_fails_the_job() -> None:
+    h = registry()
+    h.create(make_wsj("week1").obj())
+    raw = manifest("week1", accuracy=0.9, parent=("base", "s3://x/", "sha256:" + "c" * 64))
+    h.store.put(record.manifest_uri(record.version_uri(STORAGE, "week1")), raw)
+    h._job_condition("week1-train", "Complete", "")
+    assert h.phase("week1") == "Failed"
+    failed = h.condition("Failed", h.wsj("week1"))
+    assert failed["reason"] == "OutputManifestInvalid" and "hash chain" in failed["message"]
+
+
+# -- the queue and suspend ----------------------------------------------------------------
+
+def test_jobs_of_a_lineage_train_one_at_a_time_in_creation_order() -> None:
+    h = registry()
+    for i, name in enumerate(("q-1", "q-2", "q-3")):
+        h.clock.now += i
+        h.create(make_wsj(name).promotion("Manual").obj())
+    assert [h.phase(n) for n in ("q-1", "q-2", "q-3")] == ["Training", "Queued", "Queued"]
+    h.finish_training("q-1")
+    assert [h.phase(n) for n in ("q-1", "q-2", "q-3")] == ["Succeeded", "Training", "Queued"]
+    h.fail_training("q-2")
+    assert h.phase("q-3") == "Training"
+    assert h.kube.events_of("q-2").count("LineageBusy") == 1
+
+
+def test_two_slots_and_a_deleted_job_frees_its_slot() -> None:
+    h = Harness(max_active=2)
+    h.create(make_lineage().obj())
+    for i, name in enumerate(("a", "b", "c")):
+        h.clock.now += i
+        h.create(make_wsj(name).obj())
+    assert [h.phase(n) for n in "abc"] == ["Training", "Training", "Queued"]
+    h.kube.remove("WarmStartJob", NS, "a")
+    h.settle()
+    assert h.phase("c") == "Training"
+
+
+def test_suspend_holds_the_job_without_a_slot_and_resume_starts_it() -> None:
+    h = registry()
+    h.create(make_wsj("s").suspend().obj())
+    assert h.phase("s") == "Queued"
+    assert h.condition("Complete", h.wsj("s"))["reason"] == "Suspended"
+    assert h.kube.get_job(NS, "s-train") is None
+    h.create(make_wsj("other").obj())
+    assert h.phase("other") == "Training"  # a suspended job holds no slot
+    h.finish_training("other")
+    h.edit_wsj("s", suspend=False)
+    assert h.phase("s") == "Training"
+    h.edit_wsj("s", suspend=True)
+    job = h.kube.get_job(NS, "s-train")
+    assert job is not None and job["spec"]["suspend"] is True
+    assert h.phase("s") == "Queued"
+
+
+def test_waiting_costs_no_reconciles() -> None:
+    h = registry()
+    for name in ("a", "b", "c", "d"):
+        h.create(make_wsj(name).promotion("Manual").obj())
+    before = h.reconciles
+    h.run_for(3600)
+    # Only the training job's safety-net looks (every 30 s) and the lineage's (every 5 min).
+    assert h.reconciles - before <= 3600 / 30 + 3600 / 300 + 2
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+def test_a_missing_lineage_waits_its_grace_then_fails() -> None:
+    h = Harness()
+    h.create(make_wsj("early").obj())
+    assert h.phase("early") == "Pending"
+    assert h.condition("ParentResolved", h.wsj("early"))["reason"] == "LineageNotFound"
+    h.run_for(40)
+    assert h.phase("early") == "Failed"
+    assert h.condition("Failed", h.wsj("early"))["reason"] == "LineageNotFound"
+
+
+def test_a_lineage_created_within_the_grace_is_picked_up() -> None:
+    h = Harness()
+    h.create(make_wsj("early").obj())
+    h.run_for(5)
+    h.create(make_lineage().obj())
+    assert h.phase("early") == "Training"
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        (make_wsj("j").parent("nope").obj(), "ParentNotFound"),
+        (make_wsj("j").parent("latest").train_uri("s3://bucket/data/missing.jsonl").obj(),
+         "DatasetNotFound"),
+    ],
+)
+def test_bad_job_input_fails_with_a_reason(job: dict[str, object], reason: str) -> None:
+    h = registry()
+    h.create(job)
+    assert h.phase("j") == "Failed"
+    assert h.condition("Failed", h.wsj("j"))["reason"] == reason
+
+
+def test_a_missing_secret_fails_the_job_and_degrades_the_lineage() -> None:
+    h = Harness()
+    h.create(make_lineage().secret("nope").obj())
+    degraded = h.condition("Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "StorageSecretNotFound"
+    h.create(make_wsj("j").obj())
+    assert h.phase("j") == "Failed"
+
+
+def test_a_base_digest_mismatch_degrades_and_a_fixed_spec_recovers() -> None:
+    h = Harness()
+    h.create(make_lineage().base_digest("sha256:" + "d" * 64).obj())
+    assert h.condition("Degraded")["reason"] == "BaseUnverified"
+    h.edit_lineage(base={"uri": "s3://bucket/published/base/", "digest": h.base_digest})
+    assert h.condition("Degraded")["status"] == "False"
+    assert h.version("base")["phase"] == "Promoted"
+
+
+def test_a_transient_api_error_backs_off_and_shows_in_the_metric() -> None:
+    h = registry()
+    h.kube.fail_next["create_job"] = RuntimeError("API server unavailable")
+    h.create(make_wsj("j").obj())
+    assert h.phase("j") == "Pending"
+    text = next(iter(h.metrics.reconcile_backoff.collect())).samples
+    assert any(s.labels["name"] == "j" and s.value == 0.5 for s in text)
+    h.run_for(1)
+    assert h.phase("j") == "Training"
+    assert not next(iter(h.metrics.reconcile_backoff.collect())).samples
+
+
+# -- serving ------------------------------------------------------------------------------
+
+def test_promotion_rolls_out_and_completes() -> None:
+    h = serving_lineage()
+    train(h, "week1")
+    assert h.deployed() == "week1"
+    progressing = h.condition("Progressing")
+    assert progressing["status"] == "True" and progressing["reason"] == "RollingOut"
+    assert h.status()["servingVersion"] == "base"
+    h.make_available()
+    status = h.status()
+    assert status["servingVersion"] == "week1" and status["previousVersion"] == "base"
+    assert h.condition("Ready")["status"] == "True"
+    assert h.kube.events_of("reviews")[-2:] == ["RollingOut", "RolloutComplete"]
+
+
+def test_a_rollout_past_its_deadline_rolls_back_to_what_served() -> None:
+    h = serving_lineage(deadline=30)
+    train(h, "week1")
+    h.run_for(29)
+    assert h.deployed() == "week1"
+    h.run_for(5)
+    assert h.deployed() == "base"
+    assert h.version("week1")["phase"] == "RolledBack"
+    assert h.condition("Progressing")["reason"] == "RollingBack"
+    h.make_available()
+    status = h.status()
+    assert status["servingVersion"] == "base" and status["desiredVersion"] == "base"
+    degraded = h.condition("Degraded")
+    assert degraded["status"] == "True" and "rolled back to base" in degraded["message"]
+    h.run_for(600)
+    assert h.deployed() == "base"  # never retried
+
+
+def test_a_rejected_candidate_leaves_serving_alone() -> None:
+    h = serving_lineage()
+    train(h, "bad", accuracy=0.1, parent_accuracy=0.8)
+    assert h.phase("bad") == "Rejected"
+    assert h.deployed() == "base"
+    assert h.condition("Progressing")["status"] == "False"
+
+
+def test_pin_and_unpin() -> None:
+    h = serving_lineage()
+    train(h, "week1")
+    h.make_available()
+    h.edit_lineage(pinnedVersion="base")
+    assert h.deployed() == "base"
+    h.make_available()
+    assert h.status()["servingVersion"] == "base"
+    h.edit_lineage(pinnedVersion=None)
+    assert h.deployed() == "week1"
+    h.make_available()
+    assert h.status()["servingVersion"] == "week1"
+
+
+def test_a_pin_to_an_unknown_version_degrades_and_leaves_serving() -> None:
+    h = serving_lineage()
+    h.edit_lineage(pinnedVersion="nope")
+    assert h.condition("Degraded")["reason"] == "PinnedVersionNotFound"
+    assert h.deployed() == "base"
+    h.edit_lineage(pinnedVersion=None)
+    assert h.condition("Degraded")["status"] == "False"
+
+
+def test_a_deployment_changed_by_someone_else_is_put_back() -> None:
+    h = serving_lineage()
+    h.kube.update("Deployment", NS, "srv", lambda o: o["spec"]["template"]["metadata"][
+        "annotations"].update({"warmstart.dev/model-version": "other"}))
+    h.run_for(600)  # the lineage's safety-net look
+    assert h.deployed() == "base"
+
+
+def test_a_missing_deployment_or_container_is_said() -> None:
+    h = Harness()
+    h.create(make_lineage().serving().obj())
+    assert h.condition("Ready")["reason"] == "DeploymentNotFound"
+    h.add_deployment(container="other")
+    h.run_for(31)
+    assert h.condition("Ready")["reason"] == "ContainerNotFound"
+
+
+def test_a_base_without_a_head_is_not_served() -> None:
+    h = Harness(base_head=False)
+    h.add_deployment()
+    h.create(make_lineage().serving().obj())
+    assert h.condition("Ready")["reason"] == "NoVersionServing"
+    assert h.deployed() is None
+
+
+# -- recovery, schedule, retention -------------------------------------------------------
+
+def test_a_recreated_lineage_reindexes_its_versions_and_keeps_serving() -> None:
+    h = serving_lineage()
+    train(h, "week1")
+    h.make_available()
+    h.kube.remove("ModelLineage", NS, "reviews")
+    h.create(make_lineage().serving().obj())
+    status = h.status()
+    assert [v["name"] for v in status["versions"]] == ["base", "week1"]
+    assert h.version("week1")["phase"] == "Promoted"
+    assert status["servingVersion"] == "week1"
+    assert h.deployed() == "week1"
+    assert "RecoveredFromStorage" in h.kube.events_of("reviews")
+
+
+def test_schedule_creates_one_job_per_tick_and_forbid_skips() -> None:
+    h = Harness()
+    h.create(make_lineage().schedule("*/10 * * * *").obj())
+    h.run_for(601)
+    scheduled = [k[2] for k in h.kube.objects if k[0] == "WarmStartJob"]
+    assert len(scheduled) == 1
+    h.run_for(600)
+    assert len([k for k in h.kube.objects if k[0] == "WarmStartJob"]) == 1
+    assert "ScheduleSkipped" in h.kube.events_of("reviews")
+
+
+def test_retention_deletes_old_weights_and_keeps_manifests() -> None:
+    h = Harness()
+    h.create(make_lineage().keep(1).policy("Manual").obj())
+    for name in ("v1", "v2", "v3"):
+        h.create(make_wsj(name).obj())
+        h.store.put(record.version_uri(STORAGE, name) + "model.safetensors", b"w")
+        h.finish_training(name)
+    assert h.version("v1")["phase"] == "Retired" and h.version("v2")["phase"] == "Retired"
+    assert h.version("v3")["phase"] == "Candidate"
+    assert not h.store.exists(record.version_uri(STORAGE, "v1") + "model.safetensors")
+    assert h.store.exists(record.manifest_uri(record.version_uri(STORAGE, "v1")))
+
+
+def test_api_writes_per_job_stay_small() -> None:
+    h = registry()
+    before = h.kube.writes
+    h.create(make_wsj("j").obj())
+    h.finish_training("j")
+    h.run_for(300)
+    # ConfigMap, Job, status x4, events x4 on the job; the lineage's status + event.
+    assert h.kube.writes - before <= 13, h.kube.writes - before
