@@ -213,7 +213,16 @@ def _failed(state: ServingState, inputs: Inputs, failed: str, rollout: Rollout,
                         progressing=(False, ROLLBACK_FAILED, message),
                         degraded=(True, ROLLBACK_FAILED, message),
                         events=[(ROLLBACK_FAILED, message, True)], requeue_after=None)
-    back_to = state.serving if state.serving != failed else None
+    if failed == state.serving:
+        # Putting back what serves (after someone else's edit, or a re-created Deployment)
+        # did not become available: nothing to roll back to, and the version itself is not
+        # to blame for it; said, and left as it is.
+        message = f"{why}; it serves and was being put back on the Deployment"
+        return Decision(replace(state, rollout=None),
+                        ready=(False, SERVING_UNAVAILABLE, message),
+                        progressing=(False, ROLLOUT_TIMED_OUT, message),
+                        events=[(ROLLOUT_TIMED_OUT, message, True)])
+    back_to = state.serving
     marks = {failed: (VersionPhase.ROLLED_BACK, f"{ROLLOUT_TIMED_OUT}: {why}")}
     desired = back_to if state.desired == failed else state.desired
     if back_to is None:

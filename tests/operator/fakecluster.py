@@ -6,8 +6,8 @@ completing, a Deployment becoming available) the tests do by hand."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +20,13 @@ from warmstart_operator.rollout import MODEL_VERSION_ANNOTATION
 
 ObjKey = tuple[str, str, str]  # (kind, namespace, name)
 Watcher = Callable[[str, str, dict[str, Any]], None]  # (kind, event type, body)
+
+
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
+    # Objects are JSON, as on the wire; a JSON round trip copies them several times faster
+    # than copy.deepcopy, which dominated the model-based tests' time.
+    copied: dict[str, Any] = json.loads(json.dumps(obj))
+    return copied
 
 
 class FakeCluster:
@@ -42,7 +49,7 @@ class FakeCluster:
 
     def _notify(self, kind: str, event_type: str, body: dict[str, Any]) -> None:
         for watcher in self._watchers:
-            watcher(kind, event_type, copy.deepcopy(body))
+            watcher(kind, event_type, body)  # handlers only read what they are given
 
     def _maybe_fail(self, method: str) -> None:
         if method in self.fail_next:
@@ -60,26 +67,29 @@ class FakeCluster:
         meta.update(resourceVersion=str(self._rv), uid=f"uid-{self._uid}", generation=1,
                     creationTimestamp=self._stamp())
         body.setdefault("kind", kind)
-        self.objects[key] = copy.deepcopy(body)
-        self._notify(kind, "ADDED", body)
-        return copy.deepcopy(body)
+        stored = _copy(body)
+        self.objects[key] = stored
+        self._notify(kind, "ADDED", stored)
+        return stored
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        obj = self.objects.get((kind, namespace, name))
-        return copy.deepcopy(obj) if obj is not None else None
+        # Stored objects are snapshots, replaced (never changed) on every write: a reader
+        # holds its version, as a client holds what the API server sent it.
+        return self.objects.get((kind, namespace, name))
 
     def update(self, kind: str, namespace: str, name: str,
                change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Changes an object in place (spec edits bump its generation)."""
-        obj = self.objects[(kind, namespace, name)]
-        spec_before = copy.deepcopy(obj.get("spec"))
+        before = self.objects[(kind, namespace, name)]
+        obj = _copy(before)
         change(obj)
-        if obj.get("spec") != spec_before:
+        if obj.get("spec") != before.get("spec"):
             obj["metadata"]["generation"] += 1
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
+        self.objects[(kind, namespace, name)] = obj
         self._notify(kind, "MODIFIED", obj)
-        return copy.deepcopy(obj)
+        return obj
 
     def remove(self, kind: str, namespace: str, name: str) -> None:
         obj = self.objects.pop((kind, namespace, name), None)
@@ -102,7 +112,7 @@ class FakeCluster:
         return self.get("WarmStartJob", namespace, name)
 
     def create_wsj(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        return self.put("WarmStartJob", copy.deepcopy(body))
+        return self.put("WarmStartJob", _copy(body))
 
     def delete_wsj(self, namespace: str, name: str) -> None:
         self.writes += 1
@@ -121,7 +131,7 @@ class FakeCluster:
             raise Conflict(f"{kind} {meta['name']} changed")
 
         def write(o: dict[str, Any]) -> None:
-            o["status"] = copy.deepcopy(status)
+            o["status"] = _copy(status)
 
         return self.update(kind, meta["namespace"], meta["name"], write)
 
@@ -134,17 +144,17 @@ class FakeCluster:
 
     def create_job(self, body: dict[str, Any]) -> dict[str, Any] | None:
         self._maybe_fail("create_job")
-        return self.put("Job", copy.deepcopy(body))
+        return self.put("Job", _copy(body))
 
     def patch_job(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.writes += 1
         self.update("Job", namespace, name, lambda o: o["spec"].update(patch["spec"]))
 
     def create_configmap(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        return self.put("ConfigMap", copy.deepcopy(body))
+        return self.put("ConfigMap", _copy(body))
 
     def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
-        return [copy.deepcopy(o) for (kind, ns, _), o in self.objects.items()
+        return [o for (kind, ns, _), o in self.objects.items()
                 if kind == "Pod" and ns == namespace
                 and o["metadata"].get("labels", {}).get("job-name") == job_name]
 

@@ -6,6 +6,7 @@ load is rolled back automatically."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -148,12 +149,12 @@ def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorPro
     api.patch_lineage({"pinnedVersion": "reviews-week1"})
     api.serving("reviews-week1")
     assert api.deployment_version() == "reviews-week1"
-    api.patch_lineage({"pinnedVersion": None})
-    api.serving("reviews-week2")
 
-    # A candidate whose checkpoint the server cannot load: recorded (Manual), its weights
-    # altered in storage, then pinned. The server never becomes ready; after the lineage's
-    # progressDeadlineSeconds (60 s here) the operator rolls back to the previous version.
+    # Issue 17's sequence: week 1 pinned and serving, week 2 promoted earlier. A candidate
+    # whose checkpoint the server cannot load is recorded (Manual), its weights altered in
+    # storage, then pinned. The server never becomes ready; after progressDeadlineSeconds
+    # (60 s here) the operator rolls back to exactly what served when that rollout began
+    # (week 1, not the promoted week 2), says so, and stays there.
     api.create("warmstartjobs", wsj_manifest("reviews-broken", tiny_lineage, "week2",
                                              promotion="Manual", training={
                                                  "maxEpochs": 1, "batchSize": 8,
@@ -168,11 +169,26 @@ def test_full_story(cluster: LocalCluster, namespace: str, operator: OperatorPro
     api.patch_lineage({"pinnedVersion": "reviews-broken"})
     wait_for("the broken version to be rolled back",
              lambda: api.version("reviews-broken")["phase"] == "RolledBack", timeout=180)
-    api.serving("reviews-week2")
-    assert api.deployment_version() == "reviews-week2"
+    wait_for("the rollback to complete", lambda: next(
+        c for c in api.lineage_status()["conditions"] if c["type"] == "Progressing"
+    )["reason"] == "RollbackComplete", timeout=120)
+    assert api.deployment_version() == "reviews-week1"
     status = api.lineage_status()
+    assert status["servingVersion"] == "reviews-week1"
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and degraded["reason"] == "RolledBack"
+    assert "rolled back to reviews-week1" in degraded["message"]
+    reasons = [e.reason for e in sorted(
+        api.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=reviews").items,
+        key=lambda e: (e.event_time or e.first_timestamp, e.metadata.name))]
+    tail = reasons[reasons.index("RolledBack") - 1:]
+    assert tail == ["RollingOut", "RolledBack", "RollbackComplete"], reasons
+    # It stays: no second rollout that nobody asked for.
+    time.sleep(5)
+    assert api.deployment_version() == "reviews-week1"
+    api.patch_lineage({"pinnedVersion": None})
+    api.serving("reviews-week2")
 
     # Every transition left an Event, and /metrics counts what happened.
     metrics = operator.metrics()
