@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -492,6 +492,3 @@ def parse_spec_text(text: str) -> TrainSpec:
         raise SpecError("", f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
     return parse_spec(raw)
 
-
-def spec_from_mapping(values: Mapping[str, Any]) -> TrainSpec:
-    return parse_spec(dict(values))

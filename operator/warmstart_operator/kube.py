@@ -154,12 +154,6 @@ class Kube:
                       f"WarmStartJob {namespace}/{name}",
                       body={"propagationPolicy": "Background"})
 
-    def patch_status(self, namespace: str, plural: str, name: str,
-                     status: dict[str, Any]) -> dict[str, Any]:
-        return self.call("PATCH", self.custom_path(namespace, plural, name) + "/status",
-                         f"{plural}/{name} status in {namespace}",
-                         body={"status": status}, content_type=MERGE_PATCH)
-
     def replace_status(self, plural: str, obj: dict[str, Any],
                        status: dict[str, Any]) -> dict[str, Any]:
         """PUT of .status guarded by the object's resourceVersion: Conflict when it changed

@@ -26,6 +26,7 @@ from warmstart.api.constants import (
 from warmstart.api.modellineage import ModelLineage, ModelLineageStatus
 from warmstart.storage import StorageError
 from warmstart_operator import (
+    failpoints,
     lineage_index,
     objectstore,
     recovery,
@@ -203,6 +204,8 @@ class LineageReconciler:
                             warning=True)
                 p.out.look_again(self.config.poll_seconds * 6)
                 continue
+            p.out.after_write.append(
+                lambda: failpoints.crash_point(failpoints.AFTER_VERSION_REGISTERED))
             version = result.entry.name
             labels = {"namespace": p.ns, "lineage": p.name}
             self.metrics.versions_registered.labels(**labels).inc()

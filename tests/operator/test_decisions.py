@@ -225,6 +225,23 @@ def test_bad_job_input_fails_with_a_reason(job: dict[str, object], reason: str) 
     h.create(job)
     assert h.phase("j") == "Failed"
     assert h.condition("Failed", h.wsj("j"))["reason"] == reason
+    assert h.kube.get_job(NS, "j-train") is None
+    assert reason in h.kube.events_of("j")
+
+
+def test_a_parent_uri_whose_manifest_hashes_otherwise_fails() -> None:
+    h = registry()
+    job = make_wsj("j").obj()
+    job["spec"]["parent"] = {"uri": "s3://bucket/published/base/", "digest": "sha256:" + "0" * 64}
+    h.create(job)
+    failed = h.condition("Failed", h.wsj("j"))
+    assert failed["reason"] == "ParentDigestMismatch"
+    assert "expected sha256:000" in failed["message"]
+    h.create(make_wsj("k").lineage("nope").obj())
+    h.run_for(31)
+    failed = h.condition("Failed", h.wsj("k"))
+    assert failed["reason"] == "LineageNotFound"
+    assert 'ModelLineage "nope" does not exist' in failed["message"]
 
 
 def test_a_missing_secret_fails_the_job_and_degrades_the_lineage() -> None:

@@ -52,9 +52,7 @@ class JobPhase(StrEnum):
     PENDING = "Pending"
     QUEUED = "Queued"
     TRAINING = "Training"
-    EVALUATING = "Evaluating"
     REGISTERING = "Registering"
-    PROMOTING = "Promoting"
     SUCCEEDED = "Succeeded"
     REJECTED = "Rejected"
     FAILED = "Failed"
@@ -76,9 +74,6 @@ class Metric(StrEnum):
     F1 = "f1"
     LOSS = "loss"
 
-
-# Metrics whose values are fractions; thresholds on them must lie in [0, 1].
-FRACTION_METRICS = frozenset({Metric.ACCURACY, Metric.F1})
 
 
 class MetricMode(StrEnum):

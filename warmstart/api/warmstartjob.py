@@ -376,9 +376,9 @@ class WarmStartJobStatus(ApiModel):
     """Observed state of the run, written by the operator."""
 
     phase: JobPhase | None = None
-    """Where the run is: Pending, Queued, Training, Evaluating, Registering, Promoting, then
-    Succeeded (version recorded and gate passed), Rejected (recorded, gate failed) or Failed
-    (no version; see the conditions for the reason)."""
+    """Where the run is: Pending, Queued, Training, Registering (trained and verified; the
+    lineage records it), then Succeeded (version recorded and gate passed), Rejected
+    (recorded, gate failed) or Failed (no version; see the conditions for the reason)."""
 
     parent: ResolvedParent | None = None
     """The parent the run started from."""
