@@ -6,6 +6,22 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
+class KubeError(Exception):
+    """An API call failed for a reason other than the ones below."""
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Conflict(KubeError):
+    pass
+
+
+class PermissionDenied(KubeError):
+    """The operator's ServiceAccount lacks an RBAC rule; the message names it."""
+
+
 class Cluster(Protocol):
     def get_lineage(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 

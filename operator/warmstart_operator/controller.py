@@ -23,11 +23,10 @@ from warmstart.api.constants import (
     WARMSTARTJOB_PLURAL,
 )
 from warmstart_operator import objectstore
-from warmstart_operator.cluster import Cluster
+from warmstart_operator.cluster import Cluster, Conflict, PermissionDenied
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.jobflow import JobReconciler
 from warmstart_operator.jobindex import JobsOf, frees_slot, next_waiting, ref_from_body
-from warmstart_operator.kube import Conflict, PermissionDenied
 from warmstart_operator.lineageflow import LineageReconciler
 from warmstart_operator.metrics import Metrics
 from warmstart_operator.outcome import Outcome, to_datetime

@@ -21,27 +21,12 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION, WARMSTARTJOB_PLURAL
+from warmstart_operator.cluster import Conflict, KubeError, NotFound, PermissionDenied
 
 log = logging.getLogger("warmstart.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-
-
-class KubeError(Exception):
-    """An API call failed for a reason other than the ones below."""
-
-
-class NotFound(KubeError):
-    pass
-
-
-class Conflict(KubeError):
-    pass
-
-
-class PermissionDenied(KubeError):
-    """The operator's ServiceAccount lacks an RBAC rule; the message names it."""
 
 
 # HTTP methods as RBAC names them, so a permission error reads like the missing rule.

@@ -14,8 +14,8 @@ from typing import Any
 from tests.fakeclock import FakeClock
 from warmstart import record
 from warmstart.storage import ObjectInfo, ObjectNotFoundError
+from warmstart_operator.cluster import Conflict, NotFound
 from warmstart_operator.jobindex import JobRef, ref_from_body
-from warmstart_operator.kube import Conflict, NotFound
 from warmstart_operator.rollout import MODEL_VERSION_ANNOTATION
 
 ObjKey = tuple[str, str, str]  # (kind, namespace, name)

@@ -286,8 +286,18 @@ class Harness:
         return applied(obj)
 
 
-def served(h: Harness, *versions: str) -> None:
-    """Rolls each version out in turn (lineage with serving), making each available."""
-    for v in versions:
-        assert h.deployed() == v, (h.deployed(), v)
-        h.make_available()
+def serving_lineage(deadline: int = 60) -> Harness:
+    """A lineage serving its base on an available Deployment."""
+    h = Harness()
+    h.add_deployment()
+    h.create(make_lineage().serving(deadline=deadline).obj())
+    assert h.deployed() == "base"
+    h.make_available()
+    assert h.status()["servingVersion"] == "base"
+    return h
+
+
+def train(h: Harness, name: str, accuracy: float = 0.9, parent_accuracy: float = 0.8) -> None:
+    h.create(make_wsj(name).obj())
+    assert h.phase(name) == "Training", h.wsj(name).get("status")
+    h.finish_training(name, accuracy, parent_accuracy)
