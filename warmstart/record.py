@@ -10,8 +10,9 @@ Every manifest lists the sha256 of every file of its version and carries its par
 chain: altering any byte of an ancestor's files or manifest is detected by walking it.
 
 The trainer writes this format and the operator and CLI read it, so it lives in one module with
-no dependency beyond the standard library (no torch, no boto3): reading from object storage is
-the caller's job, behind the small ``RecordReader`` protocol.
+no dependency beyond the standard library and pydantic (no torch, no boto3): reading from
+object storage is the caller's job, behind the small ``RecordReader`` protocol. Its metrics,
+training and hyperparameters sections are typed by ``warmstart.manifestschema``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from warmstart.manifestschema import Evaluation, Hyperparameters, TrainingReport
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "warmstart.dev/manifest/v1"
@@ -242,6 +248,27 @@ class Manifest:
             "createdAt": self.created_at,
         }
 
+    def __post_init__(self) -> None:
+        # The typed sections are checked when a manifest is built (the trainer) and when one
+        # is parsed (everyone else): both sides hold to the same models.
+        for name, model in _SECTIONS.items():
+            _section(model, getattr(self, name), name, "manifest")
+
+    @cached_property
+    def evaluation(self) -> Evaluation:
+        """`metrics`, typed."""
+        return Evaluation.model_validate(dict(self.metrics))
+
+    @cached_property
+    def training_report(self) -> TrainingReport:
+        """`training`, typed."""
+        return TrainingReport.model_validate(dict(self.training))
+
+    @cached_property
+    def hyperparameter_set(self) -> Hyperparameters:
+        """`hyperparameters`, typed."""
+        return Hyperparameters.model_validate(dict(self.hyperparameters))
+
     def to_bytes(self) -> bytes:
         """The bytes to store; ``manifest_digest`` of exactly these is the version's digest.
 
@@ -277,6 +304,19 @@ class Manifest:
         if not lines:
             return None
         return sha256_bytes("\n".join(lines).encode("utf-8"))
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "metrics": Evaluation, "training": TrainingReport, "hyperparameters": Hyperparameters}
+
+
+def _section(model: type[BaseModel], raw: Mapping[str, Any], name: str, source: str) -> None:
+    try:
+        model.model_validate(dict(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in (name, *first["loc"]))
+        raise ManifestFormatError(f"{source}: {where}: {first['msg']}") from None
 
 
 def build_file_entries(directory: Path, names: Iterable[str]) -> tuple[FileEntry, ...]:
@@ -347,6 +387,8 @@ def parse_manifest(data: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
             )
         )
     software = reader.object("software")
+    for name, model in _SECTIONS.items():
+        _section(model, reader.object(name), name, source)
     return Manifest(
         version=reader.string("version"),
         lineage=reader.string("lineage"),

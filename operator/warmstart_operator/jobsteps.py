@@ -86,12 +86,11 @@ def summarise(step: WarmStartJobStatus, child: ReadManifest, spec: WarmStartJobS
         metric=metric, candidate=cand, parent=par, summary=summary,
         replay=[ReplayMetrics(uri=r.uri[:1024], candidate=r.candidate, parent=r.parent)
                 for r in lineage_index.replay_results(child.manifest)][:16] or None)
-    t = child.manifest.training
+    t = child.manifest.training_report
     step.training = TrainingSummary(
-        epochs=t.get("epochs"), steps=t.get("steps"), best_epoch=t.get("bestEpoch"),
-        best_validation_loss=t.get("bestValidationLoss"),
-        stopped_early=t.get("stoppedEarly"), seconds=t.get("trainSeconds"),
-        samples_per_second=t.get("samplesPerSecond"))
+        epochs=t.epochs, steps=t.steps, best_epoch=t.best_epoch,
+        best_validation_loss=t.best_validation_loss, stopped_early=t.stopped_early,
+        seconds=t.train_seconds, samples_per_second=t.samples_per_second)
     if step.training.seconds:
         metrics.training_seconds.labels(
             cold="true" if spec.cold_start else "false").observe(step.training.seconds)

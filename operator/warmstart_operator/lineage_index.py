@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from warmstart import record
 from warmstart.api.common import MetricValues
 from warmstart.api.constants import PARENT_LATEST, PARENT_SERVING, VersionPhase
 from warmstart.api.modellineage import MAX_STATUS_VERSIONS, LineageVersion, ModelLineageStatus
 from warmstart.api.warmstartjob import ParentReference
+from warmstart.manifestschema import Score
 from warmstart_operator import gate
 
 BASE_VERSION = "base"
@@ -86,24 +86,23 @@ def resolve_parent(ref: ParentReference, status: ModelLineageStatus | None) -> P
 
 def holdout_metrics(manifest: record.Manifest, role: str) -> MetricValues | None:
     """The trainer's holdout evaluation of the candidate or its parent, as MetricValues."""
-    holdout = manifest.metrics.get("holdout") or {}
-    return to_metric_values(holdout.get(role))
+    holdout = manifest.evaluation.holdout
+    if holdout is None:
+        return None
+    return to_metric_values(holdout.candidate if role == "candidate" else holdout.parent)
 
 
 def replay_results(manifest: record.Manifest) -> list[gate.ReplayResult]:
     """The trainer's evaluation of candidate and parent on each replay set."""
-    return [gate.ReplayResult(str(r.get("uri", "")), to_metric_values(r.get("candidate")),
-                              to_metric_values(r.get("parent")))
-            for r in manifest.metrics.get("replay") or []]
+    return [gate.ReplayResult(r.uri, to_metric_values(r.candidate), to_metric_values(r.parent))
+            for r in manifest.evaluation.replay]
 
 
-def to_metric_values(raw: Any) -> MetricValues | None:
-    if not isinstance(raw, dict):
+def to_metric_values(score: Score | None) -> MetricValues | None:
+    if score is None:
         return None
-    return MetricValues(
-        accuracy=raw.get("accuracy"), f1=raw.get("f1"), loss=raw.get("loss"),
-        samples=raw.get("examples"),
-    )
+    return MetricValues(accuracy=score.accuracy, f1=score.f1, loss=score.loss,
+                        samples=score.examples)
 
 
 def entry_from_manifest(
