@@ -1,22 +1,23 @@
-"""Operator benchmark: N WarmStartJobs spread over several namespaces, each training the
-trainer's smallest real model (a 2-layer BERT with hidden size 32) on the local cluster.
+"""Operator benchmark: the operator's own latencies, API writes and memory, not the
+trainings'. On its own local cluster:
 
-Prints, for creation -> training Job created and training Job complete -> version
-registered in the lineage: p50 and p95; API requests the operator made per WarmStartJob;
-the operator's peak resident memory. Creation -> Job is mostly queueing (a few trainings
-per lineage at a time), so it also prints ready -> Job created, where ready is the later of
-the job's creation and the moment a slot of its lineage freed up (the last completion of
-another job of that lineage before its Job appeared): the operator's own hand-off delay.
+1. N suspended WarmStartJobs over M namespaces (one lineage each): creation -> the
+   operator's first status write (it resolved and verified the parent against S3 and
+   parked the job), API writes per job, operator RSS with all N held.
+2. T tiny real trainings (a 2-layer BERT with hidden size 32, one per namespace so none
+   queues): creation -> training Job created, training Job complete -> version recorded in
+   the lineage, API writes per WarmStartJob over its whole life.
 
-    python benchmarks/operator_bench.py [--jobs 200] [--namespaces 5] [--parallel 2]
+Every latency comes from client-side monotonic timestamps taken when a watch delivers the
+event (the API's own timestamps have 1 s resolution). Each figure is printed beside the
+previous operator's (README, N=200 tiny trainings; pacer + timers + per-reconcile LISTs).
 
-Uses its own cluster state directory, so a running dev cluster is left alone.
+    python benchmarks/operator_bench.py [--jobs 500] [--namespaces 25] [--trainings 4]
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -26,9 +27,11 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,30 +44,85 @@ from warmstart_localcluster.processes import MARKER_ENV  # noqa: E402
 from warmstart_trainer.publish import publish_base  # noqa: E402
 
 GROUP, VERSION = "warmstart.dev", "v1alpha1"
-
-
-def ts(value: str) -> float:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+# The previous operator, README "Benchmarks" (N=200, 5 namespaces, 2 trainings per lineage).
+BEFORE = {"ready -> Job created p50": "1 s (1 s resolution)",
+          "ready -> Job created p95": "11 s",
+          "Job complete -> registered p50": "1 s (1 s resolution)",
+          "Job complete -> registered p95": "4 s",
+          "API requests per WarmStartJob": "99.5 (reads and writes)",
+          "operator peak RSS": "449 MiB at 200 jobs"}
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def peak_rss_kib(pid: int) -> int:
+def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Watcher:
+    """Records, per object, the monotonic time at which a watch first showed a condition."""
+
+    def __init__(self, lister: Callable[..., Any], *args: str,
+                 probes: dict[str, Callable[[dict[str, Any]], list[str]]]) -> None:
+        self.lister, self.args, self.probes = lister, args, probes
+        self.seen: dict[str, dict[str, float]] = {name: {} for name in probes}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            stream = watch.Watch().stream(self.lister, *self.args, timeout_seconds=30)
+            for event in stream:
+                at = time.monotonic()
+                obj = event["object"]
+                if not isinstance(obj, dict):
+                    obj = client.ApiClient().sanitize_for_serialization(obj)
+                for probe, keys_of in self.probes.items():
+                    for key in keys_of(obj):
+                        self.seen[probe].setdefault(key, at)
+                if self.stop.is_set():
+                    return
+
+
+def key(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def requests(port: int) -> tuple[float, float]:
+    """(reads, writes) the operator has sent so far, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    reads = writes = 0.0
+    for line in text.splitlines():
+        if line.startswith("warmstart_api_requests_total{"):
+            value = float(line.split()[-1])
+            if 'method="GET"' in line:
+                reads += value
+            else:
+                writes += value
+    return reads, writes
+
+
+def wait(what: str, done: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=200)
-    parser.add_argument("--namespaces", type=int, default=5)
-    parser.add_argument("--parallel", type=int, default=2,
-                        help="trainings per lineage at once (WARMSTART_MAX_ACTIVE_PER_LINEAGE)")
+    parser.add_argument("--jobs", type=int, default=500, help="suspended WarmStartJobs")
+    parser.add_argument("--namespaces", type=int, default=25)
+    parser.add_argument("--trainings", type=int, default=4, help="tiny real trainings")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="warmstart-opbench-") as tmp:
         state = Path(tmp) / "cluster"
@@ -75,14 +133,25 @@ def main() -> None:
             cluster.down(state)
 
 
+def wsj(name: str, suspend: bool) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "WarmStartJob",
+            "metadata": {"name": name},
+            "spec": {"lineageRef": {"name": "bench"}, "suspend": suspend,
+                     "dataset": {"trainURI": "s3://bench/data/train.jsonl",
+                                 "validationFraction": 0.25},
+                     "training": {"maxEpochs": 1, "batchSize": 16, "maxSeqLength": 16,
+                                  "checkpointEverySteps": 1000},
+                     "backoffLimit": 0}}
+
+
 def run(info: cluster.ClusterInfo, tmp: Path, args: argparse.Namespace) -> None:
     subprocess.run([info.kubectl, f"--kubeconfig={info.kubeconfig}", "apply", "--server-side",
                     "-f", str(REPO / "crds")], check=True, capture_output=True)
     api = config.new_client_from_config(config_file=info.kubeconfig)
-    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    core, custom, batch = client.CoreV1Api(api), client.CustomObjectsApi(api), \
+        client.BatchV1Api(api)
     store = Storage(S3Settings.from_env(info.s3_env()))
-    boto = store.s3
-    boto.create_bucket(Bucket="bench")
+    store.s3.create_bucket(Bucket="bench")
     _, digest = publish_base(store, make_tiny_base(tmp / "base"), "s3://bench/base/",
                              lineage="bench")
     rows = "".join(json.dumps(r) + "\n" for r in sentiment_rows(32, seed=1)).encode()
@@ -103,104 +172,113 @@ def run(info: cluster.ClusterInfo, tmp: Path, args: argparse.Namespace) -> None:
                      "evaluation": {"holdoutURI": "s3://bench/data/train.jsonl"},
                      "promotion": {"policy": "Manual"}}})
 
+    jobs = Watcher(custom.list_cluster_custom_object, GROUP, VERSION, "warmstartjobs", probes={
+        "status": lambda o: [key(o)] if (o.get("status") or {}).get("phase") else []})
+    trains = Watcher(batch.list_job_for_all_namespaces, probes={
+        "created": lambda o: [key(o)],
+        "complete": lambda o: [key(o)] if any(
+            c.get("type") == "Complete" and c.get("status") == "True"
+            for c in (o.get("status") or {}).get("conditions") or []) else []})
+    lineages = Watcher(custom.list_cluster_custom_object, GROUP, VERSION, "modellineages",
+                       probes={"recorded": lambda o: [
+                           f"{o['metadata']['namespace']}/{v['name']}"
+                           for v in (o.get("status") or {}).get("versions") or []]})
+
     port = free_ports(1)[0]
     env = {**os.environ, "KUBECONFIG": info.kubeconfig, "WARMSTART_METRICS_PORT": str(port),
-           "WARMSTART_METRICS_ADDRESS": "127.0.0.1", "WARMSTART_POLL_SECONDS": "2",
-           "WARMSTART_MAX_ACTIVE_PER_LINEAGE": str(args.parallel),
+           "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
            "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
            MARKER_ENV: info.state_dir}
     operator = subprocess.Popen([sys.executable, "-m", "warmstart_operator"], env=env,
                                 stdout=(tmp / "operator.log").open("wb"),
                                 stderr=subprocess.STDOUT)
-    time.sleep(5)
-    created: dict[tuple[str, str], float] = {}
+    try:
+        wait("the operator", lambda: _up(port), 60)
+        wait("base versions", lambda: len(lineages.seen["recorded"]) >= len(namespaces), 120)
+        measure(args, namespaces, custom, operator, port, jobs, trains, lineages)
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+        for w in (jobs, trains, lineages):
+            w.stop.set()
+
+
+def _up(port: int) -> bool:
+    try:
+        requests(port)
+        return True
+    except OSError:
+        return False
+
+
+def measure(args: argparse.Namespace, namespaces: list[str], custom: client.CustomObjectsApi,
+            operator: subprocess.Popen[bytes], port: int, jobs: Watcher, trains: Watcher,
+            lineages: Watcher) -> None:
+    # 1. Suspended jobs: the operator's reaction, its writes and its memory.
+    _, writes_before = requests(port)
+    created: dict[str, float] = {}
     started = time.monotonic()
     for i in range(args.jobs):
-        ns = namespaces[i % len(namespaces)]
-        name = f"job-{i:04d}"
-        custom.create_namespaced_custom_object(GROUP, VERSION, ns, "warmstartjobs", {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "WarmStartJob",
-            "metadata": {"name": name},
-            "spec": {"lineageRef": {"name": "bench"},
-                     "dataset": {"trainURI": "s3://bench/data/train.jsonl",
-                                 "validationFraction": 0.25},
-                     "training": {"maxEpochs": 1, "batchSize": 16, "maxSeqLength": 16,
-                                  "checkpointEverySteps": 1000},
-                     "backoffLimit": 0}})
-        created[(ns, name)] = time.time()
-    print(f"created {args.jobs} WarmStartJobs in {time.monotonic() - started:.1f}s",
-          flush=True)
+        ns, name = namespaces[i % len(namespaces)], f"held-{i:04d}"
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, "warmstartjobs",
+                                               wsj(name, suspend=True))
+        created[f"{ns}/{name}"] = time.monotonic()
+    wait("every suspended job's first status", lambda: all(
+        k in jobs.seen["status"] for k in created), 600)
+    react = [jobs.seen["status"][k] - t for k, t in created.items()]
+    _, writes_after = requests(port)
+    held_rss = rss_mib(operator.pid)
+    held_writes = (writes_after - writes_before) / max(1, args.jobs)
+    print(f"suspended: {args.jobs} WarmStartJobs over {len(namespaces)} namespaces, all parked "
+          f"in {time.monotonic() - started:.0f}s")
 
-    def finished() -> int:
-        count = 0
-        for ns in namespaces:
-            for obj in custom.list_namespaced_custom_object(GROUP, VERSION, ns,
-                                                            "warmstartjobs")["items"]:
-                if (obj.get("status") or {}).get("phase") in ("Succeeded", "Rejected",
-                                                               "Failed"):
-                    count += 1
-        return count
+    # 2. Tiny real trainings, one per namespace: the hand-offs around each training.
+    trained: dict[str, float] = {}
+    args.trainings = min(args.trainings, len(namespaces))
+    for ns in namespaces[: args.trainings]:
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, "warmstartjobs",
+                                               wsj("run", suspend=False))
+        trained[f"{ns}/run"] = time.monotonic()
+    wait("the tiny trainings to be recorded", lambda: all(
+        k in lineages.seen["recorded"] for k in trained), 1800)
+    to_job = [trains.seen["created"][f"{k}-train"] - t for k, t in trained.items()]
+    to_record = [lineages.seen["recorded"][k] - trains.seen["complete"][f"{k}-train"]
+                 for k in trained]
+    wait("the trainings' jobs to finish", lambda: all(
+        (custom.get_namespaced_custom_object(GROUP, VERSION, k.split("/")[0], "warmstartjobs",
+                                             "run").get("status") or {}).get("phase")
+        in ("Succeeded", "Rejected", "Failed") for k in trained), 120)
+    time.sleep(2)  # the last events of each job's end
+    _, writes_end = requests(port)
+    life_writes = (writes_end - writes_after) / max(1, args.trainings)
 
-    peak = [0]
-
-    def sample_memory() -> None:
-        while operator.poll() is None:
-            peak[0] = max(peak[0], peak_rss_kib(operator.pid))
-            time.sleep(1)
-
-    threading.Thread(target=sample_memory, daemon=True).start()
-    while (done := finished()) < args.jobs:
-        print(f"  {done}/{args.jobs} finished, {time.monotonic() - started:.0f}s", flush=True)
-        time.sleep(10)
-    total = time.monotonic() - started
-
-    to_job, to_registered, handoff, failed = [], [], [], 0
-    batch = client.BatchV1Api(api)
-    ended: dict[str, list[float]] = {
-        ns: [ts(o["status"]["completionTime"]) for o in custom.list_namespaced_custom_object(
-            GROUP, VERSION, ns, "warmstartjobs")["items"]
-            if (o.get("status") or {}).get("completionTime")] for ns in namespaces}
-    for (ns, name), _ in created.items():
-        obj = custom.get_namespaced_custom_object(GROUP, VERSION, ns, "warmstartjobs", name)
-        if obj["status"]["phase"] == "Failed":
-            failed += 1
-            continue
-        job = batch.read_namespaced_job(f"{name}-train", ns)
-        job_created = job.metadata.creation_timestamp.timestamp()
-        wsj_created = ts(obj["metadata"]["creationTimestamp"])
-        to_job.append(job_created - wsj_created)
-        ready = max([wsj_created] + [t for t in ended[ns] if t <= job_created])
-        handoff.append(job_created - ready)
-        completed = job.status.completion_time.timestamp()
-        registered = next(ts(c["lastTransitionTime"]) for c in obj["status"]["conditions"]
-                          if c["type"] == "Trained")
-        to_registered.append(max(0.0, registered - completed))
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        metrics = resp.read().decode()
-    operator.terminate()
-    operator.wait(timeout=30)
-    requests = _operator_requests(metrics)
+    ms = 1000.0
+    rows = [
+        ("creation -> first status (suspended) p50", f"{statistics.median(react) * ms:.0f} ms",
+         "-"),
+        ("creation -> first status (suspended) p95", f"{pct(react, 0.95) * ms:.0f} ms", "-"),
+        ("creation -> Job created p50", f"{statistics.median(to_job) * ms:.0f} ms",
+         BEFORE["ready -> Job created p50"] + "; target <= 100 ms"),
+        ("creation -> Job created p95", f"{pct(to_job, 0.95) * ms:.0f} ms",
+         BEFORE["ready -> Job created p95"] + "; target <= 500 ms"),
+        ("Job complete -> registered p50", f"{statistics.median(to_record) * ms:.0f} ms",
+         BEFORE["Job complete -> registered p50"] + "; target <= 500 ms"),
+        ("Job complete -> registered p95", f"{pct(to_record, 0.95) * ms:.0f} ms",
+         BEFORE["Job complete -> registered p95"]),
+        ("API writes per WarmStartJob (whole life)", f"{life_writes:.1f}",
+         BEFORE["API requests per WarmStartJob"] + "; target <= 10"),
+        ("API writes per suspended WarmStartJob", f"{held_writes:.1f}", "-"),
+        (f"operator RSS with {args.jobs} jobs", f"{held_rss:.0f} MiB",
+         BEFORE["operator peak RSS"] + "; target <= 200 MiB"),
+    ]
     print()
-    print(f"WarmStartJobs: {args.jobs} over {len(namespaces)} namespaces, {failed} failed, "
-          f"all finished in {total:.0f}s")
-    print(f"creation -> Job created:       p50 {statistics.median(to_job):6.2f}s  "
-          f"p95 {pct(to_job, 0.95):6.2f}s   (includes queueing: {args.parallel} per lineage)")
-    print(f"ready -> Job created:          p50 {statistics.median(handoff):6.2f}s  "
-          f"p95 {pct(handoff, 0.95):6.2f}s   (timestamps have 1 s resolution)")
-    print(f"Job complete -> registered:    p50 {statistics.median(to_registered):6.2f}s  "
-          f"p95 {pct(to_registered, 0.95):6.2f}s")
-    if requests:
-        print(f"API requests per WarmStartJob: {requests / args.jobs:.1f}")
-    print(f"operator peak RSS:             {peak[0] / 1024:.0f} MiB")
-
-
-def _operator_requests(metrics: str) -> int:
-    for line in metrics.splitlines():
-        if line.startswith("warmstart_api_requests_total "):
-            return int(float(line.split()[1]))
-    return 0
+    print(f"WarmStartJobs: {args.jobs} suspended + {args.trainings} trained over "
+          f"{len(namespaces)} namespaces")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'':{width}}  {'now':>10}  before (README) / target")
+    for label, now, before in rows:
+        print(f"{label:{width}}  {now:>10}  {before}")
 
 
 if __name__ == "__main__":
     main()
-

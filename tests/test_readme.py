@@ -141,6 +141,6 @@ def test_benchmark_commands(tmp_path: Path) -> None:
     assert "warm start" in out["benchmarks/trainer_bench.py"]
     assert "cold start" in out["benchmarks/trainer_bench.py"]
     operator = out["benchmarks/operator_bench.py"]
-    assert "WarmStartJobs: 4 over 2 namespaces, 0 failed" in operator, operator
-    assert re.search(r"API requests per WarmStartJob: \d", operator), operator
+    assert "WarmStartJobs: 4 suspended + 2 trained over 2 namespaces" in operator, operator
+    assert re.search(r"API writes per WarmStartJob \(whole life\) +\d", operator), operator
     assert "[gpu-check]" in out["benchmarks/gpu_check.py"]

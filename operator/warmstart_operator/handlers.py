@@ -62,7 +62,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -
     settings.watching.client_timeout = 330
     metrics = Metrics()
     kube = Kube.connect()
-    kube.on_request = metrics.api_requests.inc
+    kube.on_request = metrics.count_request
     memo.kube = kube
     memo.controller = Controller(kube, config, metrics, _reader(wsj_by_lineage))
     memo.stop = threading.Event()

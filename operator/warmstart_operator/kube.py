@@ -56,7 +56,7 @@ class Kube:
     """Thin REST helper over the official client: dicts in, dicts out, counted calls."""
 
     def __init__(self, api_client: client.ApiClient,
-                 on_request: Callable[[], None] | None = None) -> None:
+                 on_request: Callable[[str], None] | None = None) -> None:
         self.api = api_client
         self.requests = 0
         self.on_request = on_request
@@ -83,7 +83,7 @@ class Kube:
         with self._count_lock:
             self.requests += 1
         if self.on_request is not None:
-            self.on_request()
+            self.on_request(method)
         try:
             resp = self.api.call_api(
                 path, method,

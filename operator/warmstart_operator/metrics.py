@@ -49,7 +49,8 @@ class Metrics:
         self.reconcile_duration = Histogram("warmstart_reconcile_duration_seconds",
                                             "Time per reconcile", ["kind"], registry=r)
         self.api_requests = Counter("warmstart_api_requests",
-                                    "Requests the operator's reconcilers sent to the API server",
+                                    "Requests the operator's reconcilers sent to the API server, "
+                                    "by HTTP method (anything but GET is a write)", ["method"],
                                     registry=r)
         self.reconcile_errors = Counter("warmstart_reconcile_errors_total",
                                         "Reconciles that raised", ["kind"], registry=r)
@@ -58,6 +59,9 @@ class Metrics:
             "warmstart_reconcile_backoff_seconds",
             "Delay before the next retry of an object whose reconciles keep failing (absent: "
             "its last reconcile succeeded)", ["kind", "namespace", "name"], registry=r)
+
+    def count_request(self, method: str) -> None:
+        self.api_requests.labels(method=method.upper()).inc()
 
     def set_backoff(self, kind: str, namespace: str, name: str, seconds: float) -> None:
         self.reconcile_backoff.labels(kind=kind, namespace=namespace, name=name).set(seconds)
