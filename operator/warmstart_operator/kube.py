@@ -141,12 +141,21 @@ class Kube:
 
     def replace_status(self, plural: str, obj: dict[str, Any],
                        status: dict[str, Any]) -> dict[str, Any]:
-        """PUT of .status guarded by the object's resourceVersion: Conflict when it changed
-        since it was read (the reconcile then runs again on the fresh object)."""
+        """Writes .status guarded by the object's resourceVersion: Conflict when it changed
+        since it was read (the reconcile then runs again on the fresh object).
+
+        A lineage's status is replaced (PUT, RBAC verb update); a job's is merge-patched
+        with the resourceVersion in the patch, which the API server checks the same way
+        (RBAC verb patch), and keys it no longer has set to null."""
         meta = obj["metadata"]
         path = self.custom_path(meta["namespace"], plural, meta["name"]) + "/status"
-        return self.call("PUT", path, f"{plural}/{meta['name']} status in {meta['namespace']}",
-                         body={**obj, "status": status})
+        what = f"{plural}/{meta['name']} status in {meta['namespace']}"
+        if plural == MODELLINEAGE_PLURAL:
+            return self.call("PUT", path, what, body={**obj, "status": status})
+        removed = {k: None for k in (obj.get("status") or {}) if k not in status}
+        body = {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                "status": {**removed, **status}}
+        return self.call("PATCH", path, what, body=body, content_type=MERGE_PATCH)
 
     # -- built-in kinds -----------------------------------------------------------------
     def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
