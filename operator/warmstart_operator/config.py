@@ -30,6 +30,11 @@ class OperatorConfig:
     # A Queued job is woken by the event that frees a slot; this is the safety net: it is
     # looked at after this long even without one.
     queue_recheck_seconds: float = 300.0
+    # Images a WarmStartJob may name in spec.image besides trainer_image: an entry ending in
+    # "/", ":" or "@" is a prefix, any other one exact image (trust.py). Empty: none.
+    allowed_trainer_images: tuple[str, ...] = field(default_factory=tuple)
+    # Service accounts a WarmStartJob may name besides the namespace's "default".
+    allowed_service_accounts: tuple[str, ...] = field(default_factory=tuple)
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -55,6 +60,10 @@ class OperatorConfig:
             values["namespaces"] = tuple(
                 ns.strip() for ns in env["WARMSTART_NAMESPACES"].split(",") if ns.strip()
             )
+        for key, name in (("allowed_trainer_images", "WARMSTART_ALLOWED_IMAGES"),
+                          ("allowed_service_accounts", "WARMSTART_ALLOWED_SERVICE_ACCOUNTS")):
+            values[key] = tuple(item.strip() for item in env.get(name, "").split(",")
+                                if item.strip())
         config = OperatorConfig(**values)  # type: ignore[arg-type]
         if config.max_active_per_lineage < 1:
             raise ConfigError("WARMSTART_MAX_ACTIVE_PER_LINEAGE must be >= 1")

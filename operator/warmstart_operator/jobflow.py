@@ -43,7 +43,15 @@ from warmstart.api.warmstartjob import (
     WarmStartJobStatus,
 )
 from warmstart.storage import ObjectNotFoundError, StorageError
-from warmstart_operator import builders, failpoints, gate, lineage_index, naming, objectstore
+from warmstart_operator import (
+    builders,
+    failpoints,
+    gate,
+    lineage_index,
+    naming,
+    objectstore,
+    trust,
+)
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
@@ -235,7 +243,18 @@ class JobReconciler:
                step: Step, generation: int | None) -> None:
         meta = wsj["metadata"]
         ns, name = meta["namespace"], meta["name"]
+        # Trust boundary: checked on every look before the Job exists (image and account
+        # are mutable), so a Job never runs what the operator's installation does not allow.
+        refusal = trust.trainer_pod(spec.image, spec.service_account_name,
+                                    self.config.trainer_image, self.config.allowed_trainer_images,
+                                    self.config.allowed_service_accounts)
+        if refusal:
+            raise Failure(refusal.reason, refusal.message)
         if step.status.parent is None or not step.status.parent.manifest_digest:
+            me = trust.Claimant.of(lineage.to_api())
+            if me and (refusal := trust.storage_claim(
+                    me, map(trust.Claimant.of, self.kube.list_lineages(ns)))):
+                raise Failure(refusal.reason, refusal.message)
             # Object storage is read once per job, here: a Queued job waits without
             # touching S3 again.
             store = self._storage(ns, lineage)

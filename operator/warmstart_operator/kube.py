@@ -149,6 +149,11 @@ class Kube:
                           f"WarmStartJobs in {namespace}").get("items", [])
         return list(items)
 
+    def list_lineages(self, namespace: str) -> list[dict[str, Any]]:
+        items = self.call("GET", self.custom_path(namespace, MODELLINEAGE_PLURAL),
+                          f"ModelLineages in {namespace}").get("items", [])
+        return list(items)
+
     def create_wsj(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
         return self.create(self.custom_path(namespace, WARMSTARTJOB_PLURAL), body,
                            f"WarmStartJob {namespace}/{body['metadata']['name']}")

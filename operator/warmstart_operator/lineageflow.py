@@ -45,6 +45,7 @@ from warmstart_operator import (
     naming,
     objectstore,
     recovery,
+    trust,
 )
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
@@ -142,6 +143,14 @@ class LineageReconciler:
             # a rollout, a problem or the next cron tick shorten this below.
             plan = Plan(requeue=self.config.poll_seconds * 6)
             generation = obj["metadata"].get("generation")
+            # Trust boundary: a lineage whose storage prefix another lineage holds touches
+            # nothing (trust.storage_claim says which one comes first).
+            me = trust.Claimant.of(obj)
+            if me and (refusal := trust.storage_claim(
+                    me, map(trust.Claimant.of, self.kube.list_lineages(namespace)))):
+                self._degraded(plan, refusal.reason, refusal.message, generation)
+                self._write(obj, plan, generation)
+                return plan.requeue
             fresh = not status.versions
             self._base(lineage, status, plan, generation)
             if fresh and lineage_index.find(status, lineage_index.BASE_VERSION) is not None:
@@ -149,6 +158,8 @@ class LineageReconciler:
             self._serving(lineage, status, plan, generation)
             self._schedule(lineage, status, plan)
             self._retention(lineage, status, plan)
+            if not plan.degraded:
+                self._lift_refusal(status, plan, generation)
             self._write(obj, plan, generation)
             return plan.requeue
 
@@ -219,7 +230,9 @@ class LineageReconciler:
         serving = None
         if lineage.spec.serving is not None:
             deployment = self.kube.get_deployment(ns, lineage.spec.serving.deployment_ref.name)
-            serving = applied_version(deployment) if deployment else None
+            opted_in = deployment and not trust.deployment_opt_in(
+                deployment["metadata"]["name"], deployment["metadata"].get("labels"), name, ns)
+            serving = applied_version(deployment) if deployment and opted_in else None
         entries = recovery.recovered_entries(found, name, serving)
         if not entries:
             return
@@ -270,6 +283,12 @@ class LineageReconciler:
             self._ready(plan, False, LineageReason.DEPLOYMENT_NOT_FOUND,
                         f'Deployment "{serving.deployment_ref.name}" not found in {ns}',
                         generation)
+            return
+        refusal = trust.deployment_opt_in(
+            serving.deployment_ref.name, deployment["metadata"].get("labels"), name, ns
+        ) or trust.serving_env_names(serving.model_uri_env, serving.model_digest_env)
+        if refusal:
+            self._degraded(plan, refusal.reason, refusal.message, generation)
             return
         containers = deployment["spec"]["template"]["spec"].get("containers") or []
         if not any(c.get("name") == serving.container for c in containers):
@@ -403,6 +422,11 @@ class LineageReconciler:
         created = dt.datetime.fromisoformat(
             lineage.metadata["creationTimestamp"].replace("Z", "+00:00"))
         at = now()
+        refusal = trust.schedule(retraining.schedule, retraining.time_zone, at)
+        if refusal:
+            self._degraded(plan, refusal.reason, refusal.message,
+                           lineage.metadata.get("generation"))
+            return
         tick = due_tick(retraining.schedule, retraining.time_zone, status.last_schedule_time,
                         created, at)
         zone = ZoneInfo(retraining.time_zone) if retraining.time_zone else dt.UTC
@@ -514,6 +538,19 @@ class LineageReconciler:
                     "nothing is degraded", generation))
 
         plan.deltas.append(apply)
+
+    def _lift_refusal(self, status: ModelLineageStatus, plan: Plan,
+                      generation: int | None) -> None:
+        """Degraded by a trust refusal (trust.LINEAGE_REFUSALS) lasts only while the refusal
+        does: called when this reconcile found nothing degraded."""
+        degraded = find_condition(status.conditions or [], LineageConditionType.DEGRADED)
+        if degraded is None or degraded.status != ConditionStatus.TRUE or \
+                degraded.reason not in trust.LINEAGE_REFUSALS:
+            return
+        plan.deltas.append(lambda s: setattr(s, "conditions", set_condition(
+            s.conditions or [], cond(LineageConditionType.DEGRADED, False,
+                                     LineageReason.RECONCILED, "nothing is degraded",
+                                     generation))))
 
     def _degraded(self, plan: Plan, reason: str, message: str, generation: int | None) -> None:
         plan.requeue = min(plan.requeue, self.config.poll_seconds * 2)
