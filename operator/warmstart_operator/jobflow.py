@@ -207,7 +207,11 @@ class JobReconciler:
                     not step.status.job_name:
                 raise Wait(JobReason.LINEAGE_NOT_FOUND, message + " (yet); waiting")
             raise Failure(JobReason.LINEAGE_NOT_FOUND, message)
-        lineage = ModelLineage.model_validate(lineage_obj)
+        try:
+            lineage = ModelLineage.model_validate(lineage_obj)
+        except ValidationError as exc:
+            raise Failure("InvalidLineage", f"ModelLineage {spec.lineage_ref.name}: "
+                          f"{trust.first_error(exc)}") from None
         job_name = naming.training_job(name)
         job = self.kube.get_job(ns, job_name)
         if job is None:

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from pydantic import ValidationError
 
 from warmstart import record
 from warmstart.api.conditions import (
@@ -137,12 +138,18 @@ class LineageReconciler:
             obj = self.kube.get_lineage(namespace, name)
             if obj is None or obj["metadata"].get("deletionTimestamp"):
                 return None
-            lineage = ModelLineage.model_validate(obj)
-            status = lineage.status or ModelLineageStatus()
             # Nothing in flight: events (spec edits, registrations) bring it back sooner;
             # a rollout, a problem or the next cron tick shorten this below.
             plan = Plan(requeue=self.config.poll_seconds * 6)
             generation = obj["metadata"].get("generation")
+            try:
+                lineage = ModelLineage.model_validate(obj)
+            except ValidationError as exc:
+                # Stored under an older, laxer CRD: a reason, not an exception per reconcile.
+                self._degraded(plan, "InvalidSpec", trust.first_error(exc), generation)
+                self._write(obj, plan, generation)
+                return plan.requeue
+            status = lineage.status or ModelLineageStatus()
             # Trust boundary: a lineage whose storage prefix another lineage holds touches
             # nothing (trust.storage_claim says which one comes first).
             me = trust.Claimant.of(obj)

@@ -32,6 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from pydantic import ValidationError
 
 from warmstart.api.podfields import IMAGE_REFERENCE_PATTERN, RESERVED_ENV_REGEX
 
@@ -239,3 +240,12 @@ def schedule(expression: str, zone: str | None, at: dt.datetime) -> Refusal | No
                        "out of range (e.g. minute 99, or February 31); no run is scheduled "
                        "until it is fixed")
     return None
+
+
+# -- objects stored under an older CRD ----------------------------------------------------
+def first_error(exc: ValidationError) -> str:
+    """The first problem of an object that the current models refuse, with its field path
+    (an object stored before a CRD rule was added reaches the operator unchecked)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}"

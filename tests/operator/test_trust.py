@@ -231,3 +231,20 @@ def test_no_schedule_or_zone_raises(expression: str, zone: str | None) -> None:
 def test_no_image_raises(image: str, allowed: list[str]) -> None:
     refusal = trust.trainer_image(image, TRAINER, allowed)
     assert refusal is None or refusal.reason == TrustReason.IMAGE_NOT_ALLOWED
+
+
+def test_an_object_stored_under_an_older_crd_is_named_by_its_field() -> None:
+    from pydantic import ValidationError
+
+    from warmstart.api.modellineage import ModelLineage
+
+    body = {"metadata": {"name": "r"}, "spec": {
+        "labels": ["a", "b"], "storage": {"uri": "s3://bkt/r/", "secretRef": {"name": "s"}},
+        "base": {"uri": "s3://bkt/base/"}, "evaluation": {"holdoutURI": "s3://bkt/h.jsonl"},
+        "retraining": {"schedule": "@daily", "template": {
+            "dataset": {"trainURI": "s3://bkt/t.jsonl", "validationFraction": 0.1},
+            "resources": {"tolerations": [{"key": "gpu type", "operator": "Exists"}]}}}}}
+    with pytest.raises(ValidationError) as caught:
+        ModelLineage.model_validate(body)
+    message = trust.first_error(caught.value)
+    assert message.startswith("spec.retraining.template.resources.tolerations.0.key: "), message
