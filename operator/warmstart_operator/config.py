@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class ConfigError(ValueError):
@@ -27,6 +27,11 @@ class OperatorConfig:
     # A WarmStartJob whose lineage does not exist waits this long before it fails (GitOps
     # tools may apply the job before the lineage).
     lineage_grace_seconds: float = 30.0
+    # Images a WarmStartJob may name in spec.image besides trainer_image: an entry ending in
+    # "/", ":" or "@" is a prefix, any other one exact image (trust.py). Empty: none.
+    allowed_trainer_images: tuple[str, ...] = field(default_factory=tuple)
+    # Service accounts a WarmStartJob may name besides the namespace's "default".
+    allowed_service_accounts: tuple[str, ...] = field(default_factory=tuple)
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -47,6 +52,10 @@ class OperatorConfig:
                     values[key] = cast(env[name])
                 except ValueError:
                     raise ConfigError(f"{name}={env[name]!r} is not a number") from None
+        for key, name in (("allowed_trainer_images", "WARMSTART_ALLOWED_IMAGES"),
+                          ("allowed_service_accounts", "WARMSTART_ALLOWED_SERVICE_ACCOUNTS")):
+            values[key] = tuple(item.strip() for item in env.get(name, "").split(",")
+                                if item.strip())
         config = OperatorConfig(**values)  # type: ignore[arg-type]
         if config.max_active_per_lineage < 1:
             raise ConfigError("WARMSTART_MAX_ACTIVE_PER_LINEAGE must be >= 1")

@@ -22,7 +22,7 @@ from warmstart.api.constants import (
     WARMSTARTJOB_KIND,
     WARMSTARTJOB_PLURAL,
 )
-from warmstart_operator import objectstore
+from warmstart_operator import objectstore, trust
 from warmstart_operator.cluster import Cluster, Conflict, PermissionDenied
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.jobflow import JobReconciler
@@ -40,18 +40,20 @@ _PLURAL = {WARMSTARTJOB_KIND: WARMSTARTJOB_PLURAL, MODELLINEAGE_KIND: MODELLINEA
 
 class Controller:
     def __init__(self, kube: Cluster, config: OperatorConfig, metrics: Metrics,
-                 jobs_of: JobsOf, clock: Callable[[], float] = time.time,
+                 jobs_of: JobsOf, claimants: trust.ClaimantsIn,
+                 clock: Callable[[], float] = time.time,
                  store_factory: Callable[[Mapping[str, str]], objectstore.ObjectStore] = (
                      objectstore.s3_store)) -> None:
         self.kube = kube
         self.config = config
         self.metrics = metrics
         self.jobs_of = jobs_of
+        self.claimants = claimants
         self.clock = clock
         self.queue: WorkQueue[Key] = WorkQueue(clock)
         stores = objectstore.StoreCache(kube, store_factory)
-        self.jobs = JobReconciler(kube, config, metrics, jobs_of, stores)
-        self.lineages = LineageReconciler(kube, config, metrics, jobs_of, stores)
+        self.jobs = JobReconciler(kube, config, metrics, jobs_of, stores, claimants)
+        self.lineages = LineageReconciler(kube, config, metrics, jobs_of, stores, claimants)
 
     def now(self) -> dt.datetime:
         return to_datetime(self.clock())
@@ -83,7 +85,15 @@ class Controller:
     def on_lineage_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         ns, name = meta.get("namespace"), meta.get("name")
-        if not ns or not name or event_type == "DELETED":
+        if not ns or not name:
+            return
+        if event_type == "DELETED":
+            # A storage prefix it held may pass to a lineage that was refused it.
+            gone = trust.Claimant.of({**body, "metadata": {**meta, "deletionTimestamp": None}})
+            for other in self.claimants(ns):
+                if gone and other.name != name and trust.prefixes_overlap(
+                        gone.storage_uri, other.storage_uri):
+                    self.queue.add(Key(MODELLINEAGE_KIND, ns, other.name))
             return
         if _spec_news(event_type, body):
             self.queue.add(Key(MODELLINEAGE_KIND, ns, name))

@@ -23,6 +23,7 @@ from warmstart_operator.controller import Controller
 from warmstart_operator.jobindex import JobRef, ref_from_body
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
+from warmstart_operator.trust import Claimant
 
 log = logging.getLogger("warmstart")
 
@@ -36,24 +37,34 @@ def wsj_by_lineage(body: kopf.Body, namespace: str | None, **_: Any
     return {(namespace, ref.lineage): ref} if ref and namespace else {}
 
 
-def _reader(index: kopf.Index[tuple[str, str], JobRef]) -> Any:
-    def jobs_of(namespace: str, lineage: str) -> list[JobRef]:
+@kopf.index(GROUP, VERSION, MODELLINEAGE_PLURAL)
+def lineages_by_namespace(body: kopf.Body, namespace: str | None, **_: Any
+                          ) -> dict[str, Claimant]:
+    # Who holds which storage prefix (trust.storage_claim), without a LIST per reconcile.
+    claimant = Claimant.of(body)
+    return {namespace: claimant} if claimant and namespace else {}
+
+
+def _reader(index: Any) -> Any:
+    def read(*key: str) -> list[Any]:
         # Kopf updates the index in its event loop while workers read it from threads: a
         # copy taken while it changes is simply taken again.
+        index_key = key[0] if len(key) == 1 else key
         for _ in range(10):
             try:
-                return list(index.get((namespace, lineage), []))
+                return list(index.get(index_key, []))
             except RuntimeError:
                 continue
-        return list(index.get((namespace, lineage), []))
+        return list(index.get(index_key, []))
 
-    return jobs_of
+    return read
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     # Kopf hands every index to every handler, start-up included (empty until filled).
     wsj_by_lineage: kopf.Index[tuple[str, str], JobRef] = kwargs["wsj_by_lineage"]
+    lineages_by_namespace: kopf.Index[str, Claimant] = kwargs["lineages_by_namespace"]
     config = OperatorConfig.from_env()
     settings.peering.standalone = True
     # The controller posts its own Events, one per transition; Kopf's would be noise.
@@ -64,7 +75,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -
     kube = Kube.connect()
     kube.on_request = metrics.count_request
     memo.kube = kube
-    memo.controller = Controller(kube, config, metrics, _reader(wsj_by_lineage))
+    memo.controller = Controller(kube, config, metrics, _reader(wsj_by_lineage),
+                                 _reader(lineages_by_namespace))
     memo.stop = threading.Event()
     memo.workers = [threading.Thread(target=memo.controller.run_worker, args=(memo.stop,),
                                      name=f"reconcile-{i}", daemon=True)

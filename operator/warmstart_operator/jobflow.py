@@ -36,7 +36,7 @@ from warmstart.api.warmstartjob import (
     WarmStartJobStatus,
 )
 from warmstart.storage import ObjectNotFoundError, StorageError
-from warmstart_operator import builders, failpoints, lineage_index, naming, objectstore
+from warmstart_operator import builders, failpoints, lineage_index, naming, objectstore, trust
 from warmstart_operator.cluster import Cluster
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.jobindex import JobsOf, queue_position
@@ -61,12 +61,14 @@ SAFETY_NET_SECONDS = 30.0
 
 class JobReconciler:
     def __init__(self, kube: Cluster, config: OperatorConfig, metrics: Metrics,
-                 jobs_of: JobsOf, stores: objectstore.StoreCache) -> None:
+                 jobs_of: JobsOf, stores: objectstore.StoreCache,
+                 claimants: trust.ClaimantsIn) -> None:
         self.kube = kube
         self.config = config
         self.metrics = metrics
         self.jobs_of = jobs_of
         self.stores = stores
+        self.claimants = claimants
         # Jobs this operator created a training Job for whose status the index has not
         # caught up with yet: they hold their slot meanwhile.
         self._admitted: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -124,7 +126,12 @@ class JobReconciler:
                 raise Wait(JobReason.LINEAGE_NOT_FOUND, message + " (yet); waiting",
                            self.config.lineage_grace_seconds - waited + 0.5)
             raise Failure(JobReason.LINEAGE_NOT_FOUND, message)
-        lineage = ModelLineage.model_validate(lineage_obj)
+        try:
+            lineage = ModelLineage.model_validate(lineage_obj)
+        except ValidationError as exc:
+            # Stored under an older, laxer CRD: a reason naming the field, not a traceback.
+            raise Failure("InvalidLineage", f"ModelLineage {spec.lineage_ref.name}: "
+                          f"{trust.first_error(exc)}") from None
         if step.phase == JobPhase.REGISTERING and step.output is not None:
             self._read_verdict(wsj, spec, lineage, step, out, now)
             return
@@ -164,7 +171,17 @@ class JobReconciler:
                step: WarmStartJobStatus, out: Outcome, now: dt.datetime) -> None:
         meta = wsj["metadata"]
         ns, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+        # Trust boundary: checked on every look before the Job exists (image and account
+        # are mutable), so a Job never runs what the operator's installation does not allow.
+        refusal = trust.trainer_pod(spec.image, spec.service_account_name,
+                                    self.config.trainer_image, self.config.allowed_trainer_images,
+                                    self.config.allowed_service_accounts)
+        if refusal:
+            raise Failure(refusal.reason, refusal.message)
         if step.parent is None or not step.parent.manifest_digest:
+            me = trust.Claimant.of(lineage.to_api())
+            if me and (refusal := trust.storage_claim(me, self.claimants(ns))):
+                raise Failure(refusal.reason, refusal.message)
             # Object storage is read once per job, here: a Queued job waits without
             # touching S3 again.
             store = self._storage(ns, lineage)

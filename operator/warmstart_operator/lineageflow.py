@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 from warmstart import record
 from warmstart.api.conditions import (
@@ -33,6 +36,7 @@ from warmstart_operator import (
     registration,
     schedule,
     serving,
+    trust,
 )
 from warmstart_operator.cluster import Cluster
 from warmstart_operator.config import OperatorConfig
@@ -44,9 +48,12 @@ from warmstart_operator.workqueue import Key
 
 log = logging.getLogger("warmstart.lineages")
 
+INVALID_SPEC = "InvalidSpec"
+
 # Degraded reasons this reconcile re-checks every time: gone when the problem is.
 _RECHECKED = {LineageReason.BASE_UNVERIFIED, LineageReason.STORAGE_SECRET_NOT_FOUND,
-              LineageReason.PINNED_VERSION_NOT_FOUND, "PermissionDenied"}
+              LineageReason.PINNED_VERSION_NOT_FOUND, "PermissionDenied", INVALID_SPEC,
+              *trust.LINEAGE_REFUSALS}
 _MACHINE_OWNED = {serving.ROLLED_BACK, serving.ROLLOUT_TIMED_OUT, serving.ROLLBACK_FAILED}
 
 
@@ -82,18 +89,23 @@ class Pass:
 
 class LineageReconciler:
     def __init__(self, kube: Cluster, config: OperatorConfig, metrics: Metrics,
-                 jobs_of: JobsOf, stores: objectstore.StoreCache) -> None:
+                 jobs_of: JobsOf, stores: objectstore.StoreCache,
+                 claimants: trust.ClaimantsIn) -> None:
         self.kube = kube
         self.config = config
         self.metrics = metrics
         self.jobs_of = jobs_of
         self.stores = stores
+        self.claimants = claimants
 
     def reconcile(self, key: Key, now: dt.datetime) -> Outcome:
         obj = self.kube.get_lineage(key.namespace, key.name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return Outcome(None)
-        lineage = ModelLineage.model_validate(obj)
+        try:
+            lineage = ModelLineage.model_validate(obj)
+        except ValidationError as exc:
+            return self._invalid(obj, trust.first_error(exc), now)
         before = lineage.status or ModelLineageStatus()
         status = before.model_copy(deep=True)
         # A reconcile that got this far had the permissions it needed.
@@ -103,13 +115,21 @@ class LineageReconciler:
         # Nothing in flight: events (spec edits, finished trainings) bring it back sooner.
         out.look_again(self.config.poll_seconds * 60)
         p = Pass(lineage, status, out, now, obj["metadata"].get("generation"))
+        # Trust boundary: a lineage whose storage prefix another lineage holds touches
+        # nothing (trust.storage_claim says which one comes first).
+        me = trust.Claimant.of(obj)
+        if me and (refusal := trust.storage_claim(me, self.claimants(p.ns))):
+            p.degrade(refusal.reason, refusal.message)
+            status.observed_generation = p.generation
+            out.status = status.to_api()
+            return out
         fresh = not before.versions
         self._base(p)
         if fresh and lineage_index.find(status, lineage_index.BASE_VERSION) is not None:
             self._recover(p)
         self._record(p)
         self._serve(p)
-        schedule.run(self.kube, p.lineage, p.status, p.out, self.jobs_of(p.ns, p.name), now)
+        self._schedule(p)
         schedule.retain(self.stores, p.lineage, p.status, p.out)
         self._clear_rechecked(p, before)
         status.observed_generation = p.generation
@@ -174,7 +194,11 @@ class LineageReconciler:
         if p.lineage.spec.serving is not None:
             deployment = self.kube.get_deployment(
                 p.ns, p.lineage.spec.serving.deployment_ref.name)
-            current = applied_version(deployment) if deployment else None
+            # What a Deployment that has not opted in runs is none of this lineage's business.
+            if deployment and not trust.deployment_opt_in(
+                    deployment["metadata"]["name"], deployment["metadata"].get("labels"),
+                    p.name, p.ns):
+                current = applied_version(deployment)
         entries = recovery.recovered_entries(found, p.name, current)
         if not entries:
             return
@@ -228,7 +252,16 @@ class LineageReconciler:
                 p.set(LineageConditionType.READY, True, LineageReason.NO_SERVING_CONFIGURED,
                       "no serving Deployment configured: the lineage is a registry")
             return
+        refusal = trust.serving_env_names(target.model_uri_env, target.model_digest_env)
         deployment = self.kube.get_deployment(p.ns, target.deployment_ref.name)
+        if deployment is not None:
+            # Trust boundary: never patch a Deployment that has not opted in to this lineage.
+            refusal = refusal or trust.deployment_opt_in(
+                target.deployment_ref.name, deployment["metadata"].get("labels"), p.name, p.ns)
+        if refusal:
+            p.degrade(refusal.reason, refusal.message)
+            p.out.look_again(self.config.poll_seconds * 6)
+            return
         observed = None
         if deployment is None:
             missing = (LineageReason.DEPLOYMENT_NOT_FOUND,
@@ -294,6 +327,32 @@ class LineageReconciler:
             self.metrics.serving_info.labels(namespace=p.ns, lineage=p.name,
                                              version=was).set(0)
         self.metrics.serving_info.labels(namespace=p.ns, lineage=p.name, version=version).set(1)
+
+    def _schedule(self, p: Pass) -> None:
+        retraining = p.lineage.spec.retraining
+        if retraining is not None and not retraining.suspend and (refusal := trust.schedule(
+                retraining.schedule, retraining.time_zone, p.now)):
+            p.degrade(refusal.reason, refusal.message)
+            return
+        schedule.run(self.kube, p.lineage, p.status, p.out, self.jobs_of(p.ns, p.name), p.now)
+
+    def _invalid(self, obj: dict[str, Any], problem: str, now: dt.datetime) -> Outcome:
+        """A lineage the current models refuse (stored under an older, laxer CRD): Degraded
+        with the field named, not an exception in every reconcile."""
+        try:
+            status = ModelLineageStatus.model_validate(obj.get("status") or {})
+        except ValidationError:
+            status = ModelLineageStatus()
+        generation = obj["metadata"].get("generation")
+        out = Outcome(obj)
+        for kind in (LineageConditionType.DEGRADED, LineageConditionType.READY):
+            status.conditions = set_condition(status.conditions or [], condition(
+                kind, kind == LineageConditionType.DEGRADED, INVALID_SPEC, problem,
+                generation, now))
+        status.observed_generation = generation
+        out.status = status.to_api()
+        out.event(INVALID_SPEC, problem, warning=True)
+        return out
 
     def _clear_rechecked(self, p: Pass, before: ModelLineageStatus) -> None:
         degraded = find_condition(p.status.conditions or [], LineageConditionType.DEGRADED)

@@ -55,7 +55,8 @@ def test_defaults_render_a_cluster_wide_operator(helm: Helm) -> None:
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted([
         "ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
-        "Service", "Deployment", "CustomResourceDefinition", "CustomResourceDefinition"])
+        "Service", "Deployment", "CustomResourceDefinition", "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"])
     role = one(docs, "ClusterRole", "ws-warmstart")
     assert rule_table(role["rules"]) == NAMESPACED_RULES | CRD_DISCOVERY
     binding = one(docs, "ClusterRoleBinding", "ws-warmstart")

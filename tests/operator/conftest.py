@@ -198,13 +198,13 @@ def wsj_manifest(name: str, lineage: TinyLineage, window: str, parent: str = "se
     }
 
 
-def server_deployment(name: str) -> dict[str, Any]:
+def server_deployment(name: str, lineage: str = "reviews") -> dict[str, Any]:
     """The user's serving Deployment: the model server, told which version to load by the
-    two env vars the operator owns."""
+    two env vars the operator owns; the label hands it to `lineage` (the opt-in)."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": {"warmstart.dev/lineage": lineage}},
         "spec": {
             "replicas": 1,
             "progressDeadlineSeconds": 600,

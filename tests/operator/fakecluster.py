@@ -17,6 +17,7 @@ from warmstart.storage import ObjectInfo, ObjectNotFoundError
 from warmstart_operator.cluster import Conflict, NotFound
 from warmstart_operator.jobindex import JobRef, ref_from_body
 from warmstart_operator.rollout import MODEL_VERSION_ANNOTATION
+from warmstart_operator.trust import LINEAGE_LABEL, Claimant
 
 ObjKey = tuple[str, str, str]  # (kind, namespace, name)
 Watcher = Callable[[str, str, dict[str, Any]], None]  # (kind, event type, body)
@@ -100,6 +101,12 @@ class FakeCluster:
         refs = (ref_from_body(o) for (kind, ns, _), o in self.objects.items()
                 if kind == "WarmStartJob" and ns == namespace)
         return [r for r in refs if r is not None and r.lineage == lineage]
+
+    def claimants(self, namespace: str) -> list[Claimant]:
+        """What the operator's index of lineages by namespace holds."""
+        found = (Claimant.of(o) for (kind, ns, _), o in self.objects.items()
+                 if kind == "ModelLineage" and ns == namespace)
+        return [c for c in found if c is not None]
 
     def events_of(self, name: str) -> list[str]:
         return [e["reason"] for e in self.events if e["regarding"] == name]
@@ -189,9 +196,12 @@ class FakeCluster:
                             "reason": reason, "note": message, "at": self.clock()})
 
 
-def deployment(namespace: str, name: str, container: str = "server") -> dict[str, Any]:
+def deployment(namespace: str, name: str, container: str = "server",
+               lineage: str | None = "reviews") -> dict[str, Any]:
+    """A Deployment that opts in to `lineage` with the trust label (None: no label)."""
+    labels = {LINEAGE_LABEL: lineage} if lineage else {}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {"replicas": 1, "template": {"metadata": {}, "spec": {
                 "containers": [{"name": container, "image": "server"}]}}},
             "status": {}}

@@ -147,6 +147,7 @@ class Harness:
         self.config = OperatorConfig(max_active_per_lineage=max_active, poll_seconds=5.0,
                                      lineage_grace_seconds=30.0)
         self.controller = Controller(self.kube, self.config, self.metrics, self.kube.jobs_of,
+                                     self.kube.claimants,
                                      clock=self.clock, store_factory=lambda _: self.store)
         self.kube.watch(self._route)
         self.kube.put("Secret", {"metadata": {"name": "reviews-s3", "namespace": NS},
@@ -195,8 +196,9 @@ class Harness:
         self.kube.put(body["kind"], body)
         self.settle()
 
-    def add_deployment(self, name: str = "srv", container: str = "server") -> None:
-        self.kube.put("Deployment", deployment(NS, name, container))
+    def add_deployment(self, name: str = "srv", container: str = "server",
+                       lineage: str | None = "reviews") -> None:
+        self.kube.put("Deployment", deployment(NS, name, container, lineage))
         self.settle()
 
     def edit_lineage(self, name: str = "reviews", **spec: Any) -> None:

@@ -30,8 +30,8 @@ def start() -> Harness:
 
 def restart(h: Harness) -> None:
     """A new operator process over the same cluster: empty queue, everything re-listed."""
-    h.controller = Controller(h.kube, h.config, h.metrics, h.kube.jobs_of, clock=h.clock,
-                              store_factory=lambda _: h.store)
+    h.controller = Controller(h.kube, h.config, h.metrics, h.kube.jobs_of, h.kube.claimants,
+                              clock=h.clock, store_factory=lambda _: h.store)
     for (kind, _, _), obj in list(h.kube.objects.items()):
         h._route(kind, None, obj)  # type: ignore[arg-type]
     h.settle()

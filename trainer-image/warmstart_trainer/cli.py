@@ -130,6 +130,10 @@ def _train(args: argparse.Namespace, workdir: Path) -> int:
         return _fail(exc, exc.exit_code, terminate=True)
     except storage.StorageError as exc:
         return _fail(exc, EXIT_FAILED, terminate=True)
+    except Exception as exc:  # a bug, not bad input: retryable, traceback in the log only
+        log.exception("training failed unexpectedly")
+        return _fail(RuntimeError(f"unexpected {type(exc).__name__}: {exc}"), EXIT_FAILED,
+                     terminate=True)
     summary = {"result": "Succeeded", **outcome.summary()}
     write_termination_message(summary)
     print(json.dumps(summary, sort_keys=True))

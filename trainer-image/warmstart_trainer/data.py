@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -75,47 +76,99 @@ def _example(
     text, label = row[text_field], row[label_field]
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: field {text_field!r} must be non-empty text")
+    if not _is_unicode(text):
+        raise DataError(
+            f"{where}: field {text_field!r} holds an unpaired surrogate (an escape such as "
+            "\\ud800): not valid Unicode text"
+        )
     if not isinstance(label, str):
         raise DataError(
-            f"{where}: field {label_field!r} must be a class name (string), got {label!r}"
+            f"{where}: field {label_field!r} must be a class name (string), got {_short(label)}"
         )
     if label not in label_ids:
         raise DataError(
-            f"{where}: unknown label {label!r}; the lineage's labels are {list(label_ids)}"
+            f"{where}: unknown label {_short(label)}; the lineage's labels are {list(label_ids)}"
         )
     return Example(text=text, label=label_ids[label])
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """A value quoted for a message, cut so one bad row cannot flood the Failed condition."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _read_text(path: Path, source: str) -> str:
+    """The whole file as text. UTF-8 only (a byte-order mark is allowed); anything else is
+    named with its line, because the person fixing it opens the file in an editor."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{source}: cannot read the file: {exc.strerror or exc}") from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        # Valid UTF-8, yet never text: most often a UTF-16 file without its byte-order mark.
+        row = data.count(b"\n", 0, nul) + 1
+        raise DataError(
+            f"{source}: row {row}: contains a NUL byte; is it UTF-16? save the file as UTF-8"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"{source}: row {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column "
+            f"{column}); save the file as UTF-8"
+        ) from None
+
+
 def _json_rows(path: Path, source: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{source}: row {number}: not valid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{source}: row {number}: expected a JSON object per line")
-            yield number, row
+    text = _read_text(path, source)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{source}: row {number}: not valid JSON: {exc.msg} (column {exc.colno})"
+            ) from None
+        except (ValueError, RecursionError) as exc:
+            # Numbers beyond Python's digit limit, nesting deeper than the parser's stack.
+            why = "nested too deeply" if isinstance(exc, RecursionError) else _short(str(exc))
+            raise DataError(f"{source}: row {number}: not valid JSON: {why}") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{source}: row {number}: expected a JSON object per line")
+        yield number, row
 
 
 def _csv_rows(
     path: Path, source: str, required: tuple[str, ...]
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, strict=True)
+    handle = io.StringIO(_read_text(path, source), newline="")
+    reader = csv.DictReader(handle, strict=True)
+    try:
         header = reader.fieldnames or []
         missing = [name for name in required if name not in header]
         if missing and header:
-            raise DataError(f"{source}: header lacks column(s) {missing}; it has {header}")
-        try:
-            for number, row in enumerate(reader, start=1):
-                if None in row:  # more cells than header columns
-                    raise DataError(f"{source}: row {number}: more cells than header columns")
-                yield number, row
-        except csv.Error as exc:
-            raise DataError(f"{source}: row {reader.line_num}: malformed CSV: {exc}") from None
+            raise DataError(
+                f"{source}: header lacks column(s) {missing}; it has {_short(header, 200)}"
+            )
+        for number, row in enumerate(reader, start=1):
+            if None in row:  # more cells than header columns
+                raise DataError(f"{source}: row {number}: more cells than header columns")
+            yield number, row
+    except csv.Error as exc:
+        raise DataError(f"{source}: row {reader.line_num}: malformed CSV: {exc}") from None
 
 
 def _parquet_rows(path: Path, source: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -124,8 +177,14 @@ def _parquet_rows(path: Path, source: str) -> Iterator[tuple[int, Mapping[str, A
     # Optional: imported only when a Parquet file shows up, so the image may leave it out.
     import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
-    table = pq.read_table(path)
-    yield from enumerate(table.to_pylist(), start=1)
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # pyarrow raises many types for one cause: a broken file
+        raise DataError(f"{source}: not a readable Parquet file: {_short(str(exc), 200)}") from None
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise DataError(f"{source}: row {number}: expected a record")
+        yield number, row
 
 
 def split_validation(

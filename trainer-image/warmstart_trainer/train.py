@@ -38,6 +38,7 @@ from warmstart_trainer.modeling import (
     quiet_transformers,
     save_model_dir,
 )
+from warmstart_trainer.parentcheck import loading_parent, require_safetensors
 from warmstart_trainer.progress import Checkpoint
 from warmstart_trainer.progress_store import ProgressStore
 from warmstart_trainer.publish import commit_version, read_committed, utc_now
@@ -199,17 +200,22 @@ def run_train(
             f"lineage.labels: parent {parent.manifest.version} was trained for "
             f"{list(parent.manifest.labels)}, the spec names {list(labels)}"
         )
+    where = f"parent {parent.manifest.version} at {parent.uri}"
+    require_safetensors(parent.manifest.file_names, where, cold_start=spec.cold_start)
     datasets = load_datasets(store, spec, workdir / "data")
 
-    tokenizer = load_tokenizer(parent.directory)
+    with loading_parent(where):
+        tokenizer = load_tokenizer(parent.directory)
     # Seed before building the model: a warm start's fresh classification head and a cold
     # start's whole network are drawn from torch's generator.
     _make_deterministic(spec.training.seed, device)
     if spec.cold_start:
-        model = build_random_classifier(parent.directory, labels, spec.training.seed)
+        with loading_parent(where):
+            model = build_random_classifier(parent.directory, labels, spec.training.seed)
         log.info("built %s with random weights (cold start)", type(model).__name__)
     else:
-        model = load_classifier(parent.directory, labels)
+        with loading_parent(where):
+            model = load_classifier(parent.directory, labels)
         log.info(
             "loaded %s from parent %s (warm start)", type(model).__name__, parent.manifest.version
         )
@@ -369,7 +375,8 @@ def _evaluate_versions(
     """
     parent_model = None
     if parent_dir is not None and parent_labels_match:
-        parent_model = load_classifier(parent_dir, labels)
+        with loading_parent(f"parent at {parent_dir}"):
+            parent_model = load_classifier(parent_dir, labels)
         move_to(parent_model, device)
 
     def score(model: torch.nn.Module | None, data: EncodedSet) -> dict[str, Any] | None:

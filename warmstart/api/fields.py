@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from warmstart.api.markers import Cel, IntOrString, MaxProperties
+from warmstart.api.markers import Cel, IntOrString
 
 # RFC 1123 label: what Kubernetes accepts for most object names that end up in labels.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -36,7 +36,6 @@ LabelSafeName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_SU
 VersionName = DnsLabel
 
 Quantity = Annotated[int | str, IntOrString(pattern=QUANTITY_PATTERN)]
-ResourceList = Annotated[dict[str, Quantity], MaxProperties(16)]
 
 # S3 keys are at most 1024 bytes; the bound also keeps the CEL cost estimate small.
 S3_URI_MAX_LENGTH = 1024
@@ -74,7 +73,16 @@ _S3_URI_RULES = (
         "key must not contain '..' path segments",
     ),
     Cel(
-        '!self.matches("[[:space:][:cntrl:]]")',
+        '!self.matches("(?i)/([.]|%2e)*%2e([.]|%2e)*(/|$)")',
+        "key must not contain percent-encoded dot segments (%2e, %2E): a server that decodes "
+        "them would read outside the prefix",
+    ),
+    Cel(
+        '!self.matches("[?#]")',
+        "must not contain a query (?) or fragment (#): an s3:// URI names a bucket and key only",
+    ),
+    Cel(
+        '!self.matches("[[:space:]\\\\p{Cc}]")',
         "must not contain whitespace or control characters",
     ),
 )

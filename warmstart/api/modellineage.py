@@ -26,17 +26,15 @@ from warmstart.api.fields import (
     S3URI,
     Digest,
     DnsLabel,
-    EnvVarName,
     S3KeyURI,
     VersionName,
 )
 from warmstart.api.markers import Cel, ListType
+from warmstart.api.podfields import ClassLabel, ServingEnvName
 from warmstart.api.warmstartjob import MAX_REPLAY_SETS, WarmStartJobTemplate
 
 MAX_LABELS = 1000
 MAX_STATUS_VERSIONS = 100
-
-ClassLabel = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class Storage(ApiModel):
@@ -44,7 +42,9 @@ class Storage(ApiModel):
 
     uri: S3URI
     """s3://bucket/prefix/ under which each version is a folder <uri>/<version>/ with its
-    files and a manifest.json."""
+    files and a manifest.json. A prefix belongs to one lineage of the namespace: a lineage
+    whose prefix equals or contains another's (or lies inside it) is Degraded
+    (StoragePrefixClaimed) unless it is the older of the two."""
 
     secret_ref: LocalObjectReference
     """Secret in the lineage's namespace with keys AWS_ACCESS_KEY_ID and
@@ -147,7 +147,9 @@ class Serving(ApiModel):
     )
 
     deployment_ref: LocalObjectReference
-    """Deployment in the lineage's namespace running the model server."""
+    """Deployment in the lineage's namespace running the model server. It must opt in by
+    carrying the label warmstart.dev/lineage=<this lineage's name>; the operator touches no
+    other Deployment, and a Deployment serves at most one lineage."""
 
     container: DnsLabel
     """Container of that Deployment whose environment receives the model URI and digest."""
@@ -155,12 +157,16 @@ class Serving(ApiModel):
     progress_deadline_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
     """A rollout not available within this time is rolled back to the previous version."""
 
-    model_uri_env: EnvVarName = DEFAULT_MODEL_URI_ENV
-    """Environment variable set to the serving version's URI."""
+    model_uri_env: ServingEnvName = DEFAULT_MODEL_URI_ENV
+    """Environment variable set to the serving version's URI. It must not shadow the
+    process environment: PATH, HOME, TMPDIR, PORT, POD_IP, proxy and CA-bundle variables
+    and names beginning with LD_, LC_, PYTHON, KUBERNETES_, AWS_, SSL_, HF_, TORCH, CUDA_,
+    XDG_ and the like, or WARMSTART_ other than WARMSTART_MODEL_, are refused."""
 
-    model_digest_env: EnvVarName = DEFAULT_MODEL_DIGEST_ENV
+    model_digest_env: ServingEnvName = DEFAULT_MODEL_DIGEST_ENV
     """Environment variable set to the serving version's manifestDigest; the server
-    verifies the model against it before reporting ready."""
+    verifies the model against it before reporting ready. Same naming rule as
+    modelURIEnv."""
 
 
 CRON_RULE = (
@@ -190,7 +196,9 @@ class Retraining(ApiModel):
         ]
         | None
     ) = None
-    """IANA time zone of the schedule, e.g. Europe/Berlin; unset: UTC."""
+    """IANA time zone of the schedule, e.g. Europe/Berlin; unset: UTC. A zone the
+    operator's time-zone database does not know makes the lineage Degraded
+    (InvalidSchedule) and no run is scheduled."""
 
     template: WarmStartJobTemplate
     """Spec of each scheduled WarmStartJob (lineageRef is this lineage). Point dataset at

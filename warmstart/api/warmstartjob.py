@@ -17,19 +17,19 @@ from warmstart.api.constants import (
     JobPhase,
     JobPromotion,
     Metric,
-    TaintEffect,
-    TolerationOperator,
 )
 from warmstart.api.fields import (
     Digest,
     DnsSubdomain,
     LabelSafeName,
-    LabelValue,
-    ResourceList,
     S3KeyURI,
     VersionName,
 )
-from warmstart.api.markers import Cel, ListType, MaxProperties
+from warmstart.api.markers import Cel, ListType
+from warmstart.api.podfields import ImageReference, PlainText
+from warmstart.api.scheduling import Resources, Toleration
+
+__all__ = ["Resources", "Toleration"]  # moved to scheduling.py; importable from here too
 
 # Replay sets a lineage may list; also bounds the per-set results in job status.
 MAX_REPLAY_SETS = 16
@@ -102,10 +102,10 @@ class Dataset(ApiModel):
     """Instead of validationURI: hold out this fraction of the training examples (chosen
     with training.seed), in (0, 0.5]."""
 
-    text_field: Annotated[str, Field(min_length=1, max_length=256)] = "text"
+    text_field: PlainText = "text"
     """JSON field of each example that holds the input text."""
 
-    label_field: Annotated[str, Field(min_length=1, max_length=256)] = "label"
+    label_field: PlainText = "label"
     """JSON field of each example that holds the class label (one of the lineage's labels)."""
 
 
@@ -167,57 +167,6 @@ class Training(ApiModel):
     """Gradients are rescaled to at most this global L2 norm."""
 
 
-class Toleration(ApiModel):
-    """A pod toleration, as in core/v1 Toleration."""
-
-    crd_rules = (
-        Cel(
-            '!has(self.operator) || self.operator != "Exists" || !has(self.value) '
-            '|| self.value == ""',
-            "value must be empty when operator is Exists",
-            field_path=".value",
-        ),
-    )
-
-    key: Annotated[str, Field(max_length=316)] | None = None
-    """Taint key to tolerate; empty with operator Exists tolerates every taint."""
-
-    operator: TolerationOperator = TolerationOperator.EQUAL
-    """Exists tolerates any value of the key; Equal only value."""
-
-    value: LabelValue | None = None
-    """Taint value to tolerate when operator is Equal."""
-
-    effect: TaintEffect | None = None
-    """Taint effect to tolerate; empty tolerates every effect."""
-
-    toleration_seconds: Annotated[int, Field(ge=0)] | None = None
-    """For NoExecute: how long the pod stays bound after the taint appears."""
-
-
-class Resources(ApiModel):
-    """What the trainer pod asks the scheduler for."""
-
-    gpus: Annotated[int, Field(ge=0, le=64)] = 0
-    """NVIDIA GPUs (nvidia.com/gpu) for the trainer; 0 trains on CPU. Other accelerators go
-    in limits."""
-
-    requests: ResourceList | None = None
-    """Resource requests of the trainer container, e.g. cpu: "2", memory: 8Gi."""
-
-    limits: ResourceList | None = None
-    """Resource limits of the trainer container."""
-
-    node_selector: Annotated[dict[str, LabelValue], MaxProperties(32)] | None = None
-    """Node labels the trainer pod must be scheduled on."""
-
-    tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
-    """Taints the trainer pod tolerates (e.g. on a GPU node pool)."""
-
-    priority_class_name: DnsSubdomain | None = None
-    """PriorityClass of the trainer pod."""
-
-
 class WarmStartJobTemplate(ApiModel):
     """Everything in a WarmStartJob spec except the lineage it belongs to; a ModelLineage's
     retraining.template uses it to create scheduled jobs."""
@@ -242,11 +191,14 @@ class WarmStartJobTemplate(ApiModel):
     """Kueue LocalQueue to submit the training Job to (sets the kueue.x-k8s.io/queue-name
     label on it); unset: the Job is not managed by Kueue."""
 
-    image: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-    """Trainer image; unset: the image the operator was installed with."""
+    image: ImageReference | None = None
+    """Trainer image; unset: the image the operator was installed with. Only images the
+    operator's installation allows (Helm value operator.trainer.allowedImages) are run."""
 
     service_account_name: DnsSubdomain | None = None
-    """ServiceAccount of the trainer pod; unset: the namespace's default."""
+    """ServiceAccount of the trainer pod; unset: the namespace's default. Only accounts the
+    operator's installation allows (Helm value operator.trainer.allowedServiceAccounts) are
+    used."""
 
     backoff_limit: Annotated[int, Field(ge=0, le=100)] = 3
     """Pod retries before the run fails; each retry resumes from the newest checkpoint."""
