@@ -31,6 +31,7 @@ from warmstart.api.fields import (
     VersionName,
 )
 from warmstart.api.markers import Cel, ListType
+from warmstart.api.signing import Signing
 from warmstart.api.warmstartjob import MAX_REPLAY_SETS, WarmStartJobTemplate
 
 MAX_LABELS = 1000
@@ -278,6 +279,10 @@ class ModelLineageSpec(ApiModel):
 
     pinned_version: VersionName | None = None
     """Serve exactly this version, overriding promotion (a GitOps rollback or freeze)."""
+
+    signing: Signing | None = None
+    """Sign every version and refuse versions whose signature does not verify; unset:
+    versions are checked by their hash chain only."""
 
 
 class LineageVersion(ApiModel):
