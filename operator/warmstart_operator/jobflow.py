@@ -43,7 +43,7 @@ from warmstart.api.warmstartjob import (
     WarmStartJobStatus,
 )
 from warmstart.storage import ObjectNotFoundError, StorageError
-from warmstart_operator import builders, failpoints, gate, lineage_index, naming, objectstore
+from warmstart_operator import builders, failpoints, gate, lineage_index, naming, objectstore, trust
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
 from warmstart_operator.metrics import Metrics
@@ -283,8 +283,9 @@ class JobReconciler:
                 raise Failure("InvalidSpec", f"spec: {exc}") from None
             self.kube.create_configmap(builders.spec_configmap(wsj, lineage.metadata["name"],
                                                               tspec))
-            job = builders.training_job(wsj, spec, lineage.metadata["name"],
-                                        lineage.spec.storage.secret_ref.name, self.config)
+            job = trust.add_signing(builders.training_job(
+                wsj, spec, lineage.metadata["name"], lineage.spec.storage.secret_ref.name,
+                self.config), lineage.spec, spec.image or self.config.trainer_image)
             created = self.kube.create_job(job)
             failpoints.crash_point(failpoints.AFTER_JOB_CREATED)
             # Status before anything else, so the queue sees this job as active at once.
@@ -319,6 +320,10 @@ class JobReconciler:
             raise Failure(JobReason.OUTPUT_MANIFEST_INVALID,
                           f"{uri}manifest.json names parent digest {got_parent}, but the run "
                           f"started from {expected_parent}: the hash chain is broken")
+        try:
+            trust.verify_version(store, lineage.spec, version, uri, child.raw)
+        except trust.SignatureRefused as exc:
+            raise Failure(exc.reason, f"not recording it: {exc}") from None
         policy = self._policy(spec, lineage)
         holder: dict[str, Any] = {}
 

@@ -45,6 +45,7 @@ from warmstart_operator import (
     naming,
     objectstore,
     recovery,
+    trust,
 )
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.kube import Kube
@@ -174,6 +175,13 @@ class LineageReconciler:
                            f"base manifest hashes to {read.digest}, spec.base.digest pins "
                            f"{lineage.spec.base.digest}", generation)
             return
+        try:
+            trust.verify_version(store, lineage.spec, lineage_index.BASE_VERSION,
+                                 lineage.spec.base.uri, read.raw)
+        except (trust.SignatureRefused, StorageError) as exc:
+            self._degraded(plan, getattr(exc, "reason", LineageReason.BASE_UNVERIFIED),
+                           f"base at {lineage.spec.base.uri}: {exc}", generation)
+            return
         entry = lineage_index.entry_from_manifest(
             lineage_index.BASE_VERSION, record.ensure_prefix(lineage.spec.base.uri), read.digest,
             read.manifest, VersionPhase.PROMOTED, "Base: version 0 of the lineage", None)
@@ -212,6 +220,11 @@ class LineageReconciler:
                 read = objectstore.read_manifest(store, uri)
             except (StorageError, record.RecordError) as exc:
                 plan.event("RecoveryFailed", f"version {version} left out: {exc}",
+                           warning=True)
+                continue
+            refused = trust.refuse_unsigned_recovery(store, lineage.spec, version, read.raw)
+            if refused:
+                plan.event("RecoveryFailed", f"version {version} left out: {refused}",
                            warning=True)
                 continue
             if base is None or read.digest != base.manifest_digest:  # the base, published here
@@ -302,9 +315,17 @@ class LineageReconciler:
         entry = lineage_index.find(status, desired)
         assert entry is not None and entry.manifest_digest
         ns = lineage.metadata["namespace"]
+        try:  # the bytes in storage now: a version swapped after it was recorded is caught
+            trust.verify_version(self.stores.get(ns, lineage.spec.storage.secret_ref.name),
+                                 lineage.spec, desired, entry.uri)
+        except (trust.SignatureRefused, objectstore.CredentialsMissing, StorageError) as exc:
+            self._degraded(plan, getattr(exc, "reason", LineageReason.STORAGE_UNREACHABLE),
+                           f"not rolling out {desired}: {exc}", generation)
+            return
         body = builders.serving_patch(
             serving.deployment_ref.name, serving.container, serving.model_uri_env,
-            serving.model_digest_env, desired, entry.uri, entry.manifest_digest)
+            serving.model_digest_env, desired, entry.uri, entry.manifest_digest,
+            extra_env=trust.serving_env(lineage.spec))
         self.kube.apply_deployment(ns, serving.deployment_ref.name, body,
                                    self.config.field_manager)
         failpoints.crash_point(failpoints.AFTER_DEPLOYMENT_APPLIED)

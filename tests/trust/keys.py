@@ -23,12 +23,17 @@ def make_key(directory: Path, name: str) -> KeyPair:
     return KeyPair(name, path, signing.trusted_key(name, signing.public_key_pem(private)))
 
 
-def manifest_bytes(version: str, *, parent: record.ParentRef | None = None,
-                   metric: float = 0.5) -> bytes:
+def manifest_bytes(
+    version: str, *, parent: record.ParentRef | None = None, metric: float = 0.5
+) -> bytes:
     entry = record.FileEntry("model.safetensors", record.sha256_bytes(version.encode()), 7)
     return record.Manifest(
-        version=version, lineage="reviews", task=record.TASK_SEQUENCE_CLASSIFICATION,
-        labels=("neg", "pos"), parent=parent, files=(entry,),
+        version=version,
+        lineage="reviews",
+        task=record.TASK_SEQUENCE_CLASSIFICATION,
+        labels=("neg", "pos"),
+        parent=parent,
+        files=(entry,),
         metrics={"holdout": {"candidate": {"accuracy": metric}}},
         created_at="2026-12-02T17:00:00Z",
     ).to_bytes()

@@ -22,8 +22,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
     return {name: make_key(directory, name) for name in ("old", "new", "stranger")}
 
 
-def refusal(version: str, data: bytes, sig: bytes | None,
-            trusted: list[signing.TrustedKey]) -> SignatureError:
+def refusal(
+    version: str, data: bytes, sig: bytes | None, trusted: list[signing.TrustedKey]
+) -> SignatureError:
     with pytest.raises(SignatureError) as caught:
         signing.verify_manifest_signature(version, data, sig, trusted)
     assert caught.value.version == version
@@ -34,13 +35,15 @@ def refusal(version: str, data: bytes, sig: bytes | None,
 def test_round_trip_returns_the_signing_key(keys: dict[str, KeyPair]) -> None:
     data = manifest_bytes("v1")
     sig = signing.sign_manifest(data, "v1", keys["old"].private_file)
-    used = signing.verify_manifest_signature("v1", data, sig, [keys["new"].trusted,
-                                                               keys["old"].trusted])
+    used = signing.verify_manifest_signature(
+        "v1", data, sig, [keys["new"].trusted, keys["old"].trusted]
+    )
     assert used == keys["old"].trusted
 
 
 def test_signature_is_a_model_signing_bundle_the_library_verifies(
-        keys: dict[str, KeyPair], tmp_path: Path) -> None:
+    keys: dict[str, KeyPair], tmp_path: Path
+) -> None:
     from model_signing import verifying
 
     data = manifest_bytes("v1")
@@ -56,8 +59,11 @@ def test_signature_is_a_model_signing_bundle_the_library_verifies(
     (folder / "model.safetensors").write_bytes(b"weights")
     (tmp_path / "manifest.sig").write_bytes(sig)
     (tmp_path / "pub.pem").write_bytes(keys["old"].trusted.pem)
-    verifier = verifying.Config().use_elliptic_key_verifier(  # type: ignore[no-untyped-call]
-        public_key=tmp_path / "pub.pem").set_ignore_unsigned_files(True)
+    verifier = (
+        verifying.Config()  # type: ignore[no-untyped-call]
+        .use_elliptic_key_verifier(public_key=tmp_path / "pub.pem")
+        .set_ignore_unsigned_files(True)
+    )
     verifier.verify(folder, tmp_path / "manifest.sig")
     (folder / record.MANIFEST_NAME).write_bytes(data + b" ")
     with pytest.raises(ValueError, match="Hash mismatch"):
@@ -78,8 +84,7 @@ def test_untrusted_key_names_the_signer_and_the_trusted_keys(keys: dict[str, Key
     assert "old" in str(error)
 
 
-def test_signature_of_another_version_copied_beside_a_manifest(
-        keys: dict[str, KeyPair]) -> None:
+def test_signature_of_another_version_copied_beside_a_manifest(keys: dict[str, KeyPair]) -> None:
     sig_v1 = signing.sign_manifest(manifest_bytes("v1"), "v1", keys["old"].private_file)
     error = refusal("v2", manifest_bytes("v2"), sig_v1, [keys["old"].trusted])
     assert error.check == SignatureCheck.OTHER_VERSION
@@ -105,15 +110,15 @@ def test_manifest_edited_after_signing(keys: dict[str, KeyPair]) -> None:
 def test_forged_signature_bytes(keys: dict[str, KeyPair]) -> None:
     data = manifest_bytes("v1")
     bundle = json.loads(signing.sign_manifest(data, "v1", keys["old"].private_file))
-    other = json.loads(signing.sign_manifest(manifest_bytes("v1", metric=0.7), "v1",
-                                             keys["old"].private_file))
+    other = json.loads(
+        signing.sign_manifest(manifest_bytes("v1", metric=0.7), "v1", keys["old"].private_file)
+    )
     bundle["dsseEnvelope"]["signatures"] = other["dsseEnvelope"]["signatures"]
     error = refusal("v1", data, json.dumps(bundle).encode(), [keys["old"].trusted])
     assert error.check == SignatureCheck.INVALID
 
 
-def test_rotation_keeps_old_versions_until_their_key_is_removed(
-        keys: dict[str, KeyPair]) -> None:
+def test_rotation_keeps_old_versions_until_their_key_is_removed(keys: dict[str, KeyPair]) -> None:
     v1, v2 = manifest_bytes("v1"), manifest_bytes("v2")
     sig1 = signing.sign_manifest(v1, "v1", keys["old"].private_file)
     sig2 = signing.sign_manifest(v2, "v2", keys["new"].private_file)
@@ -146,22 +151,49 @@ def test_trusted_keys_json_round_trip(keys: dict[str, KeyPair]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.text(), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=10,
-).map(json.dumps)))
+@given(
+    st.one_of(
+        st.text(),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(),
+            lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+            max_leaves=10,
+        ).map(json.dumps),
+    )
+)
 def test_trusted_keys_parser_only_raises_config_errors(text: str) -> None:
     with contextlib.suppress(signing.SigningConfigError):
         signing.trusted_keys_from_json(text)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300) | st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner) | st.dictionaries(
-        st.sampled_from(["verificationMaterial", "publicKey", "hint", "dsseEnvelope", "payload",
-                         "subject", "predicate", "resources", "name", "digest"]), inner),
-    max_leaves=12).map(lambda v: json.dumps(v).encode()))
+@given(
+    st.binary(max_size=300)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: (
+            st.lists(inner)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "verificationMaterial",
+                        "publicKey",
+                        "hint",
+                        "dsseEnvelope",
+                        "payload",
+                        "subject",
+                        "predicate",
+                        "resources",
+                        "name",
+                        "digest",
+                    ]
+                ),
+                inner,
+            )
+        ),
+        max_leaves=12,
+    ).map(lambda v: json.dumps(v).encode())
+)
 def test_signature_parser_refuses_garbage_with_a_named_check(data: bytes) -> None:
     trusted = [signing.trusted_key("k", signing.public_key_pem(signing.generate_private_key_pem()))]
     with pytest.raises(SignatureError) as caught:
