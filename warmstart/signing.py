@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -65,7 +65,7 @@ class SignatureCheck(StrEnum):
     INVALID = "InvalidSignature"
 
 
-class SigningConfigError(Exception):
+class SigningConfigError(ValueError):
     """A key given to sign or verify with is unusable; the message names it (never its bytes)."""
 
 
@@ -220,7 +220,7 @@ def sign_manifest(manifest_bytes: bytes, version: str, private_key_file: Path) -
         return signature.read_bytes()
 
 
-def signing_key_file_from_env(env: dict[str, str] | None = None) -> Path | None:
+def signing_key_file_from_env(env: Mapping[str, str] | None = None) -> Path | None:
     """The private key file the operator mounted for the trainer, if signing is configured."""
     value = (os.environ if env is None else env).get(SIGNING_KEY_FILE_ENV)
     return Path(value) if value else None
@@ -365,18 +365,30 @@ class VersionReader(SignatureReader, Protocol):
 def verify_version_signature(
     reader: VersionReader,
     version_prefix: str,
-    trusted: Sequence[TrustedKey],
+    trusted: Sequence[TrustedKey] | None = None,
     *,
     manifest_bytes: bytes | None = None,
     version: str | None = None,
-) -> TrustedKey:
+    expected_digest: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> TrustedKey | None:
     """Verify the signature of the version stored at ``version_prefix``.
 
-    ``version`` defaults to the folder name; pass ``manifest_bytes`` when already read (the
-    server passes the bytes it verified its files against, so what it checks is what it
-    loads). Raises ``SignatureError``; storage errors pass through.
+    ``trusted`` defaults to the keys in ``WARMSTART_TRUSTED_KEYS`` (how the operator tells
+    the model server); with neither, the lineage does not sign and None is returned.
+    ``version`` defaults to the folder name. ``expected_digest`` is the manifest digest the
+    caller verified the files against: the manifest read here must still hash to it, so
+    what is checked is what is loaded. Raises ``SignatureError`` (a ``RecordError``) or
+    ``SigningConfigError``; storage errors pass through.
     """
+    if trusted is None:
+        text = (os.environ if env is None else env).get(TRUSTED_KEYS_ENV)
+        if not text:
+            return None
+        trusted = trusted_keys_from_json(text)
     prefix = record.ensure_prefix(version_prefix)
     name = version or prefix.rstrip("/").rsplit("/", 1)[-1]
     data = reader.read_manifest(prefix) if manifest_bytes is None else manifest_bytes
+    if expected_digest is not None:
+        record.verify_manifest_digest(data, expected_digest, what=f"version {name}: manifest")
     return verify_manifest_signature(name, data, read_signature(reader, prefix), trusted)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from warmstart import record
+from warmstart import history, record
 from warmstart.api.conditions import (
     Condition,
     LineageConditionType,
@@ -45,6 +45,7 @@ from warmstart_operator import (
     naming,
     objectstore,
     recovery,
+    servinghistory,
     trust,
 )
 from warmstart_operator.config import OperatorConfig
@@ -176,8 +177,7 @@ class LineageReconciler:
                            f"{lineage.spec.base.digest}", generation)
             return
         try:
-            trust.verify_version(store, lineage.spec, lineage_index.BASE_VERSION,
-                                 lineage.spec.base.uri, read.raw)
+            trust.verify_version(store, lineage.spec, None, lineage.spec.base.uri, read.raw)
         except (trust.SignatureRefused, StorageError) as exc:
             self._degraded(plan, getattr(exc, "reason", LineageReason.BASE_UNVERIFIED),
                            f"base at {lineage.spec.base.uri}: {exc}", generation)
@@ -238,11 +238,21 @@ class LineageReconciler:
             return
         recovered_serving = serving if any(e.name == serving for e in entries) else None
 
+        try:  # the serving history survives the object: the rollback target and anchor
+            previous, head = servinghistory.recovered_previous(store, storage_uri,
+                                                               recovered_serving)
+        except (history.HistoryError, StorageError) as exc:
+            previous, head = None, None
+            plan.event(servinghistory.HISTORY_TAMPERED, f"serving history: {exc}", warning=True)
+
         def reindex(s: ModelLineageStatus) -> None:
             for entry in entries:
                 lineage_index.upsert(s, entry)
             if recovered_serving:
                 s.desired_version = recovered_serving
+            if previous and lineage_index.find(s, previous) is not None:
+                s.previous_version = previous
+            s.history_head = head or s.history_head
 
         plan.deltas.append(reindex)
         reindex(status)
@@ -296,7 +306,9 @@ class LineageReconciler:
             return
         state = rollout_state(deployment)
         if state == "complete":
-            self._complete(status, desired, plan, generation, ns, name)
+            if status.serving_version == desired or self._history(lineage, status, desired,
+                                                                  plan, generation):
+                self._complete(status, desired, plan, generation, ns, name)
             return
         progressing = find_condition(status.conditions or [], LineageConditionType.PROGRESSING)
         started = progressing.last_transition_time if progressing and \
@@ -317,7 +329,7 @@ class LineageReconciler:
         ns = lineage.metadata["namespace"]
         try:  # the bytes in storage now: a version swapped after it was recorded is caught
             trust.verify_version(self.stores.get(ns, lineage.spec.storage.secret_ref.name),
-                                 lineage.spec, desired, entry.uri)
+                                 lineage.spec, None, entry.uri)
         except (trust.SignatureRefused, objectstore.CredentialsMissing, StorageError) as exc:
             self._degraded(plan, getattr(exc, "reason", LineageReason.STORAGE_UNREACHABLE),
                            f"not rolling out {desired}: {exc}", generation)
@@ -348,6 +360,24 @@ class LineageReconciler:
         plan.event(LineageReason.ROLLING_OUT, f"Rolling out version {desired} "
                    f"(was {current or 'none'}) to Deployment {serving.deployment_ref.name}")
         plan.requeue = 1.0
+
+    def _history(self, lineage: ModelLineage, status: ModelLineageStatus, desired: str,
+                 plan: Plan, generation: int | None) -> bool:
+        """Logs the change of what serves before the status shows it (servinghistory)."""
+        try:
+            store = self.stores.get(lineage.metadata["namespace"],
+                                    lineage.spec.storage.secret_ref.name)
+            head = servinghistory.record_serving(store, lineage, status, desired, now())
+        except history.HistoryError as exc:
+            self._degraded(plan, servinghistory.HISTORY_TAMPERED, f"serving history: {exc}",
+                           generation)
+            return True  # serving did change: a broken log must not hide that
+        except (objectstore.CredentialsMissing, StorageError) as exc:
+            self._degraded(plan, LineageReason.STORAGE_UNREACHABLE,
+                           f"{desired} serves, not yet in the serving history: {exc}", generation)
+            return False
+        plan.deltas.append(lambda s: setattr(s, "history_head", head))
+        return True
 
     def _complete(self, status: ModelLineageStatus, desired: str, plan: Plan,
                   generation: int | None, ns: str, name: str) -> None:

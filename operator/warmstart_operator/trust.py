@@ -62,12 +62,13 @@ def trusted_keys(spec: ModelLineageSpec) -> tuple[signing.TrustedKey, ...] | Non
 def verify_version(
     store: VersionStore,
     spec: ModelLineageSpec,
-    version: str,
+    version: str | None,
     version_prefix: str,
     manifest_bytes: bytes | None = None,
 ) -> signing.TrustedKey | None:
     """Check a version's signature when the lineage signs; returns the key that signed it
-    (None when the lineage does not sign). Raises SignatureRefused; storage errors pass."""
+    (None when the lineage does not sign). ``version`` None: the folder's name (the base,
+    whose index name is not its folder's). Raises SignatureRefused; storage errors pass."""
     keys = trusted_keys(spec)
     if keys is None:
         return None

@@ -32,7 +32,7 @@ def write_attestations(
     """Upload provenance.json and (when a key is configured) manifest.sig for a version
     whose manifest is about to be written."""
     env = os.environ if env is None else env
-    key_file = signing.signing_key_file_from_env(dict(env))
+    key_file = signing.signing_key_file_from_env(env)
     statement = provenance.build_statement(
         manifest,
         manifest_bytes,

@@ -31,7 +31,7 @@ from warmstart.api.fields import (
     VersionName,
 )
 from warmstart.api.markers import Cel, ListType
-from warmstart.api.signing import Signing
+from warmstart.api.signing import HistoryHead, Signing
 from warmstart.api.warmstartjob import MAX_REPLAY_SETS, WarmStartJobTemplate
 
 MAX_LABELS = 1000
@@ -364,6 +364,9 @@ class ModelLineageStatus(ApiModel):
 
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """metadata.generation the status reflects."""
+
+    history_head: HistoryHead | None = None
+    """Newest entry of the serving history (what served when) in object storage."""
 
 
 class ModelLineage(ApiModel):

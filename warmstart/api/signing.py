@@ -52,3 +52,14 @@ class Signing(ApiModel):
     ]
     """Public keys whose signatures are accepted. List the new key beside the old one to
     rotate; removing a key makes the versions it signed unverifiable."""
+
+
+class HistoryHead(ApiModel):
+    """The newest entry of the serving history in object storage (<storage.uri>/_history/),
+    kept here, outside the bucket, so removing or editing that entry is detected."""
+
+    seq: Annotated[int, Field(ge=1)]
+    """Its sequence number."""
+
+    digest: Annotated[str, Field(max_length=71)]
+    """sha256 of its bytes."""
