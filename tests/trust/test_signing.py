@@ -199,3 +199,43 @@ def test_signature_parser_refuses_garbage_with_a_named_check(data: bytes) -> Non
     with pytest.raises(SignatureError) as caught:
         signing.verify_manifest_signature("v1", b"{}", data, trusted)
     assert caught.value.check in set(SignatureCheck)
+
+
+class _Stored:
+    """A version as object storage holds it (what the server reads)."""
+
+    def __init__(self, manifest: bytes, signature: bytes | None) -> None:
+        self.objects = {"s3://b/l/v1/manifest.json": manifest}
+        if signature is not None:
+            self.objects["s3://b/l/v1/manifest.sig"] = signature
+
+    def read_manifest(self, version_prefix: str) -> bytes:
+        return self.objects[version_prefix + record.MANIFEST_NAME]
+
+    def get_bytes(self, uri: str) -> bytes:
+        from warmstart.storage import ObjectNotFoundError
+
+        if uri not in self.objects:
+            raise ObjectNotFoundError(uri)
+        return self.objects[uri]
+
+
+def test_server_check_reads_trusted_keys_from_its_environment(keys: dict[str, KeyPair]) -> None:
+    data = manifest_bytes("v1")
+    signed = _Stored(data, signing.sign_manifest(data, "v1", keys["old"].private_file))
+    env = {signing.TRUSTED_KEYS_ENV: signing.trusted_keys_json([keys["old"].trusted])}
+    digest = record.manifest_digest(data)
+    # Without the variable the lineage does not sign: nothing to check.
+    assert signing.verify_version_signature(signed, "s3://b/l/v1/", env={}) is None
+    got = signing.verify_version_signature(signed, "s3://b/l/v1/", env=env, expected_digest=digest)
+    assert got == keys["old"].trusted
+    with pytest.raises(record.DigestMismatchError):  # swapped between file check and this
+        signing.verify_version_signature(
+            signed, "s3://b/l/v1/", env=env, expected_digest=record.sha256_bytes(b"other")
+        )
+    with pytest.raises(SignatureError, match="Unsigned"):
+        signing.verify_version_signature(_Stored(data, None), "s3://b/l/v1/", env=env)
+    with pytest.raises(signing.SigningConfigError, match=signing.TRUSTED_KEYS_ENV):
+        signing.verify_version_signature(
+            signed, "s3://b/l/v1/", env={signing.TRUSTED_KEYS_ENV: "[]"}
+        )
