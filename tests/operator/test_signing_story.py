@@ -68,7 +68,7 @@ def test_signed_story_and_refusal_after_key_removal(
     assert api.finished("reviews-week1") == "Succeeded", api.get("warmstartjobs", "reviews-week1")
     api.serving("reviews-week1")
     week1 = record.version_uri(tiny_lineage.uri("reviews/"), "reviews-week1")
-    trusted = [signing.trusted_key("k", signing.public_key_pem(private))]
+    trusted = [signing.trusted_key("key-0", signing.public_key_pem(private))]
     assert signing.verify_version_signature(tiny_lineage.store, week1, trusted)
     # The server was told which keys to trust, and became ready.
     dep = api.apps.read_namespaced_deployment("reviews-server", namespace)
