@@ -226,6 +226,7 @@ def serving_patch(
     version: str,
     uri: str,
     digest: str,
+    extra_env: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Server-side-apply body: ONLY the model env vars of the serving container, plus an
     annotation naming the version, owned by the operator's field manager (GitOps tools are
@@ -241,6 +242,7 @@ def serving_patch(
                 "env": [
                     {"name": uri_env, "value": uri},
                     {"name": digest_env, "value": digest},
+                    *(extra_env or []),
                 ],
             }]},
         }},

@@ -36,7 +36,15 @@ from warmstart.api.warmstartjob import (
     WarmStartJobStatus,
 )
 from warmstart.storage import ObjectNotFoundError, StorageError
-from warmstart_operator import builders, failpoints, lineage_index, naming, objectstore, trust
+from warmstart_operator import (
+    builders,
+    failpoints,
+    lineage_index,
+    naming,
+    objectstore,
+    signatures,
+    trust,
+)
 from warmstart_operator.cluster import Cluster
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.jobindex import JobsOf, queue_position
@@ -241,8 +249,9 @@ class JobReconciler:
             raise Failure("InvalidSpec", f"spec: {exc}") from None
         self.kube.create_configmap(builders.spec_configmap(wsj, lineage.metadata["name"],
                                                           tspec))
-        job = builders.training_job(wsj, spec, lineage.metadata["name"],
-                                    lineage.spec.storage.secret_ref.name, self.config)
+        job = signatures.add_signing(builders.training_job(
+            wsj, spec, lineage.metadata["name"], lineage.spec.storage.secret_ref.name,
+            self.config), lineage.spec, spec.image or self.config.trainer_image)
         created = self.kube.create_job(job)
         failpoints.crash_point(failpoints.AFTER_JOB_CREATED)
         step.job_name = job["metadata"]["name"]
@@ -274,6 +283,10 @@ class JobReconciler:
             raise Failure(JobReason.OUTPUT_MANIFEST_INVALID,
                           f"{uri}manifest.json names parent digest {got}, but the run "
                           f"started from {expected}: the hash chain is broken")
+        try:  # a version whose signature does not hold is never handed on to be recorded
+            signatures.verify_version(store, lineage.spec, version, uri, child.raw)
+        except signatures.SignatureRefused as exc:
+            raise Failure(exc.reason, f"not recording it: {exc}") from None
         existing = lineage_index.find(lineage.status, version)
         if existing is not None and existing.manifest_digest != child.digest:
             raise Failure("VersionExists", f'lineage {lineage.metadata["name"]} already has a '

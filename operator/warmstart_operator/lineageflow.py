@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from warmstart import record
+from warmstart import history, record
 from warmstart.api.conditions import (
     LineageConditionType,
     LineageReason,
@@ -31,16 +30,19 @@ from warmstart.storage import StorageError
 from warmstart_operator import (
     failpoints,
     lineage_index,
+    lineagerecovery,
     objectstore,
-    recovery,
     registration,
     schedule,
     serving,
+    servinghistory,
+    signatures,
     trust,
 )
 from warmstart_operator.cluster import Cluster
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.jobindex import JobsOf
+from warmstart_operator.lineagepass import Pass
 from warmstart_operator.metrics import Metrics
 from warmstart_operator.outcome import Outcome, condition
 from warmstart_operator.rollout import applied_version, apply_version, rollout_state
@@ -53,38 +55,9 @@ INVALID_SPEC = "InvalidSpec"
 # Degraded reasons this reconcile re-checks every time: gone when the problem is.
 _RECHECKED = {LineageReason.BASE_UNVERIFIED, LineageReason.STORAGE_SECRET_NOT_FOUND,
               LineageReason.PINNED_VERSION_NOT_FOUND, "PermissionDenied", INVALID_SPEC,
-              *trust.LINEAGE_REFUSALS}
+              LineageReason.STORAGE_UNREACHABLE, *trust.LINEAGE_REFUSALS,
+              *signatures.REFUSAL_REASONS}
 _MACHINE_OWNED = {serving.ROLLED_BACK, serving.ROLLOUT_TIMED_OUT, serving.ROLLBACK_FAILED}
-
-
-@dataclass
-class Pass:
-    """One reconcile's working copy and what it found."""
-
-    lineage: ModelLineage
-    status: ModelLineageStatus
-    out: Outcome
-    now: dt.datetime
-    generation: int | None
-    degraded: bool = False  # a problem found earlier decides Ready
-
-    @property
-    def ns(self) -> str:
-        return str(self.lineage.metadata["namespace"])
-
-    @property
-    def name(self) -> str:
-        return str(self.lineage.metadata["name"])
-
-    def set(self, kind: str, ok: bool, reason: str, message: str) -> None:
-        self.status.conditions = set_condition(self.status.conditions or [], condition(
-            kind, ok, reason, message, self.generation, self.now))
-
-    def degrade(self, reason: str, message: str) -> None:
-        self.set(LineageConditionType.DEGRADED, True, reason, message)
-        self.set(LineageConditionType.READY, False, reason, message)
-        self.degraded = True
-        self.out.event(reason, message, warning=True)
 
 
 class LineageReconciler:
@@ -126,7 +99,7 @@ class LineageReconciler:
         fresh = not before.versions
         self._base(p)
         if fresh and lineage_index.find(status, lineage_index.BASE_VERSION) is not None:
-            self._recover(p)
+            lineagerecovery.recover(p, self.kube, self.stores)
         self._record(p)
         self._serve(p)
         self._schedule(p)
@@ -155,6 +128,14 @@ class LineageReconciler:
             p.degrade(LineageReason.BASE_UNVERIFIED, f"base manifest hashes to {read.digest}, "
                       f"spec.base.digest pins {base.digest}")
             return
+        try:
+            signatures.verify_version(store, p.lineage.spec, None, base.uri, read.raw)
+        except signatures.SignatureRefused as exc:
+            p.degrade(exc.reason, f"base at {base.uri}: {exc}")
+            return
+        except StorageError as exc:
+            p.degrade(LineageReason.BASE_UNVERIFIED, f"base at {base.uri}: {exc}")
+            return
         entry = lineage_index.entry_from_manifest(
             lineage_index.BASE_VERSION, record.ensure_prefix(base.uri), read.digest,
             read.manifest, VersionPhase.PROMOTED, "Base: version 0 of the lineage", None)
@@ -164,53 +145,6 @@ class LineageReconciler:
                 not p.status.desired_version:
             p.status.desired_version = lineage_index.BASE_VERSION
         p.out.event("BaseRegistered", f"Base version registered ({read.digest})")
-
-    def _recover(self, p: Pass) -> None:
-        """A lineage with an empty index over a storage prefix that already holds versions
-        (the object was re-created): index them again from their manifests."""
-        storage_uri = p.lineage.spec.storage.uri
-        try:
-            store = self.stores.get(p.ns, p.lineage.spec.storage.secret_ref.name)
-            names = recovery.version_names((o.uri for o in store.list(storage_uri)),
-                                           storage_uri)
-        except (objectstore.CredentialsMissing, StorageError) as exc:
-            p.out.event("RecoveryFailed", f"cannot list {storage_uri}: {exc}", warning=True)
-            return
-        base = lineage_index.find(p.status, lineage_index.BASE_VERSION)
-        found = []
-        for version in names:
-            if version == lineage_index.BASE_VERSION:
-                continue  # registered from spec.base, wherever it lives
-            uri = record.version_uri(storage_uri, version)
-            try:
-                read = objectstore.read_manifest(store, uri)
-            except (StorageError, record.RecordError) as exc:
-                p.out.event("RecoveryFailed", f"version {version} left out: {exc}",
-                            warning=True)
-                continue
-            if base is None or read.digest != base.manifest_digest:  # the base, published here
-                found.append((version, uri, read))
-        current = None
-        if p.lineage.spec.serving is not None:
-            deployment = self.kube.get_deployment(
-                p.ns, p.lineage.spec.serving.deployment_ref.name)
-            # What a Deployment that has not opted in runs is none of this lineage's business.
-            if deployment and not trust.deployment_opt_in(
-                    deployment["metadata"]["name"], deployment["metadata"].get("labels"),
-                    p.name, p.ns):
-                current = applied_version(deployment)
-        entries = recovery.recovered_entries(found, p.name, current)
-        if not entries:
-            return
-        for entry in entries:
-            lineage_index.upsert(p.status, entry)
-        recovered_serving = current if any(e.name == current for e in entries) else None
-        if recovered_serving:
-            p.status.desired_version = recovered_serving
-            p.status.serving_version = recovered_serving
-        p.out.event(recovery.RECOVERED, f"Re-indexed {len(entries)} versions from their "
-                    f"manifests under {storage_uri}" + (
-                        f"; {recovered_serving} stays serving" if recovered_serving else ""))
 
     # -- finished trainings -----------------------------------------------------------
     def _record(self, p: Pass) -> None:
@@ -285,12 +219,21 @@ class LineageReconciler:
                 p.set(LineageConditionType.READY, False, *missing)
             p.out.look_again(self.config.poll_seconds * 6)
             return
+        if decision.apply is not None and (refusal := self._unverified(p, decision.apply)):
+            # Never point the Deployment at a version whose signature does not hold now:
+            # the machine's state stays as it was until the version verifies or changes.
+            p.degrade(refusal.reason, refusal.message)
+            p.out.look_again(self.config.poll_seconds * 6)
+            return
+        if decision.now_serving is not None and not self._log_serving(p, decision.now_serving):
+            return
         self._write_decision(p, state, decision)
         if decision.apply is not None:
             entry = lineage_index.find(p.status, decision.apply)
             assert entry is not None and entry.manifest_digest
             p.out.after_write.append(apply_version(
-                self.kube, p.ns, target, entry, self.config.field_manager))
+                self.kube, p.ns, target, entry, self.config.field_manager,
+                signatures.serving_env(p.lineage.spec)))
 
     def _write_decision(self, p: Pass, before: serving.ServingState,
                         decision: serving.Decision) -> None:
@@ -321,8 +264,45 @@ class LineageReconciler:
         if decision.now_serving is not None:
             self._now_serving(p, before.serving, decision.now_serving)
 
+    def _unverified(self, p: Pass, version: str) -> trust.Refusal | None:
+        """A refusal when a lineage that signs may not roll out `version`: its
+        signature is checked on the bytes in storage now, so a manifest or signature swapped
+        after it was recorded is caught before any pod is pointed at it."""
+        if p.lineage.spec.signing is None:
+            return None
+        entry = lineage_index.find(p.status, version)
+        assert entry is not None
+        try:
+            store = self.stores.get(p.ns, p.lineage.spec.storage.secret_ref.name)
+            signatures.verify_version(store, p.lineage.spec, None, entry.uri)
+        except signatures.SignatureRefused as exc:
+            return trust.Refusal(exc.reason, f"not rolling out {version}: {exc}")
+        except (objectstore.CredentialsMissing, StorageError) as exc:
+            return trust.Refusal(LineageReason.STORAGE_UNREACHABLE,
+                                 f"not rolling out {version}: {exc}")
+        return None
+
+    def _log_serving(self, p: Pass, version: str) -> bool:
+        """Appends the change of what serves to the serving history BEFORE the status shows
+        it; False (the decision is not written, the next look tries again) when storage
+        cannot take it, so the status never shows a change the log misses."""
+        try:
+            store = self.stores.get(p.ns, p.lineage.spec.storage.secret_ref.name)
+            head = servinghistory.record_serving(store, p.lineage, p.status, version, p.now)
+        except history.HistoryError as exc:
+            p.degrade(servinghistory.HISTORY_TAMPERED, f"serving history: {exc}")
+            return True  # serving did change: a broken log must not hide that
+        except (objectstore.CredentialsMissing, StorageError) as exc:
+            p.degrade(LineageReason.STORAGE_UNREACHABLE,
+                      f"{version} serves, not yet in the serving history: {exc}")
+            p.out.look_again(self.config.poll_seconds)
+            return False
+        p.status.history_head = head
+        return True
+
     def _now_serving(self, p: Pass, was: str | None, version: str) -> None:
-        """The one place what serves changes (serving-history hooks go here)."""
+        """The one place what serves changes (the history entry was appended before, by
+        _log_serving, so that storage can veto the status write)."""
         if was:
             self.metrics.serving_info.labels(namespace=p.ns, lineage=p.name,
                                              version=was).set(0)

@@ -17,7 +17,7 @@ from warmstart.api.common import MetricValues
 from warmstart.api.constants import JobPromotion, PromotionPolicy, VersionPhase
 from warmstart.api.modellineage import LineageVersion, ModelLineage, ModelLineageStatus
 from warmstart.storage import StorageError
-from warmstart_operator import gate, lineage_index, naming, objectstore
+from warmstart_operator import gate, lineage_index, naming, objectstore, signatures
 from warmstart_operator.jobindex import JobRef
 
 
@@ -75,6 +75,11 @@ def record_finished(lineage: ModelLineage, status: ModelLineageStatus, refs: Ite
         if child.digest != ref.output_digest:
             results.append(NotRecorded(ref.name, f"{uri}manifest.json hashes to {child.digest}"
                                        f", the job verified {ref.output_digest}: it changed"))
+            continue
+        try:  # verify before record: the job checked it; the bytes may have changed since
+            signatures.verify_version(store, lineage.spec, version, uri, child.raw)
+        except (signatures.SignatureRefused, StorageError) as exc:
+            results.append(NotRecorded(ref.name, f"signature of {uri}: {exc}"))
             continue
         results.append(record_version(lineage, status, ref, version, uri, child))
     return results

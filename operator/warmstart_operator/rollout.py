@@ -40,14 +40,16 @@ def applied_version(deployment: dict[str, Any]) -> str | None:
 
 
 def apply_version(kube: Cluster, namespace: str, serving: Serving, entry: LineageVersion,
-                  field_manager: str) -> Callable[[], None]:
+                  field_manager: str, extra_env: list[dict[str, str]] | None = None
+                  ) -> Callable[[], None]:
     """The one place a rollout patches the Deployment (run after the status is written)."""
     assert entry.manifest_digest
 
     def apply() -> None:
         body = builders.serving_patch(
             serving.deployment_ref.name, serving.container, serving.model_uri_env,
-            serving.model_digest_env, entry.name, entry.uri, str(entry.manifest_digest))
+            serving.model_digest_env, entry.name, entry.uri, str(entry.manifest_digest),
+            extra_env)
         kube.apply_deployment(namespace, serving.deployment_ref.name, body, field_manager)
         failpoints.crash_point(failpoints.AFTER_DEPLOYMENT_APPLIED)
 

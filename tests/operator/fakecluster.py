@@ -228,6 +228,14 @@ class FakeStore:
             raise ObjectNotFoundError(f"{uri}: no such object")
         return self.objects[uri]
 
+    def get_bytes(self, uri: str) -> bytes:
+        if uri not in self.objects:
+            raise ObjectNotFoundError(f"{uri}: no such object")
+        return self.objects[uri]
+
+    def put_bytes(self, uri: str, data: bytes, *, content_type: str | None = None) -> None:
+        self.objects[uri] = data
+
     def exists(self, uri: str) -> bool:
         return uri in self.objects
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from warmstart import record, storage
+from warmstart_trainer.attest import write_attestations
 from warmstart_trainer.errors import InvalidInputError, RefusedError, TrainerError
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def commit_version(
     version_prefix: str,
     make_manifest: ManifestFactory,
     names: Sequence[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> tuple[record.Manifest, str]:
     """Upload ``names`` (default: every file) from ``directory``, then the manifest.
 
@@ -67,6 +70,8 @@ def commit_version(
                 f"{stored.get(uri)}; not committing the version"
             )
     data = manifest.to_bytes()
+    # Provenance and signature go before the manifest: a committed version is signed.
+    write_attestations(store, prefix, manifest, data, parameters=parameters or {})
     store.put_bytes(record.manifest_uri(prefix), data, content_type="application/json")
     digest = record.manifest_digest(data)
     log.info("committed version %s at %s (manifest %s)", manifest.version, prefix, digest)
@@ -143,7 +148,10 @@ def publish_base(
             created_at=utc_now(),
         )
 
-    return commit_version(store, directory, prefix, make, names)
+    return commit_version(
+        store, directory, prefix, make, names,
+        parameters={"kind": "imported", "source": directory.name},
+    )
 
 
 def read_committed(store: storage.Storage, prefix: str) -> tuple[record.Manifest, str] | None:

@@ -30,6 +30,7 @@ from prometheus_client import (
 )
 
 from warmstart import record, storage
+from warmstart.signing import verify_version_signature
 from warmstart_trainer import __version__
 from warmstart_trainer.errors import RefusedError, TrainerError
 from warmstart_trainer.fetch import fetch_version
@@ -96,6 +97,7 @@ def load_version(settings: ServerSettings, store: storage.Storage) -> LoadedMode
         expected_digest=settings.expected_digest,
         what="version",
     )
+    verify_version_signature(store, fetched.uri, expected_digest=fetched.manifest_digest)
     labels = fetched.manifest.labels
     if not labels:
         raise RefusedError(

@@ -313,7 +313,8 @@ def run_train(
             created_at=utc_now(),
         )
 
-    manifest, digest = commit_version(store, output_dir, spec.output.uri, make_manifest, names)
+    manifest, digest = commit_version(store, output_dir, spec.output.uri, make_manifest, names,
+                                      parameters=spec.to_json())
     try:
         progress_store.clear()
     except storage.StorageError as exc:

@@ -31,6 +31,7 @@ from warmstart.api.fields import (
 )
 from warmstart.api.markers import Cel, ListType
 from warmstart.api.podfields import ClassLabel, ServingEnvName
+from warmstart.api.signing import HistoryHead, Signing
 from warmstart.api.warmstartjob import MAX_REPLAY_SETS, WarmStartJobTemplate
 
 MAX_LABELS = 1000
@@ -287,6 +288,10 @@ class ModelLineageSpec(ApiModel):
     pinned_version: VersionName | None = None
     """Serve exactly this version, overriding promotion (a GitOps rollback or freeze)."""
 
+    signing: Signing | None = None
+    """Sign every version and refuse versions whose signature does not verify; unset:
+    versions are checked by their hash chain only."""
+
 
 class LineageVersion(ApiModel):
     """One recorded version, indexed from its manifest in object storage."""
@@ -367,6 +372,9 @@ class ModelLineageStatus(ApiModel):
 
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """metadata.generation the status reflects."""
+
+    history_head: HistoryHead | None = None
+    """Newest entry of the serving history (what served when) in object storage."""
 
 
 class ModelLineage(ApiModel):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from warmstart.api.constants import VersionPhase
-from warmstart.cli import pinning
+from warmstart.cli import auditcmds, pinning
 from warmstart.cli.credentials import s3_settings
 from warmstart.cli.errors import EXIT_BROKEN, EXIT_OK, CliError
 from warmstart.cli.kube import ConflictError, Kube, KubeOptions
@@ -88,7 +88,8 @@ def lineage_verify(
 ) -> int:
     kube = Kube.connect(options)
     try:
-        view, _ = _read_view(kube, name)
+        obj = kube.get_lineage(name)
+        view = from_object(obj, kube.namespace)
         start = choose_start(view, version)
         secret = f"{kube.namespace}/{view.secret_name}"
         console.progress.step(f"reading credentials from Secret {secret}")
@@ -102,16 +103,15 @@ def lineage_verify(
     console.progress.step(
         f"verifying {view.name} from {start.name} ({start.manifest_digest}) to its base"
     )
-    report = verify_lineage(
-        view, start, Storage(settings), console.progress, check_files=not manifests_only
-    )
+    store = Storage(settings)
+    report = verify_lineage(view, start, store, console.progress, check_files=not manifests_only)
     for warning in report.warnings:
         console.warn(warning)
     if report.broken is not None:
         print(f"{console.prog}: {report.broken.describe()}", file=console.err)
         return EXIT_BROKEN
     console.out.write(report.summary(files_checked=not manifests_only))
-    return EXIT_OK
+    return auditcmds.after_chain(console, obj, report, store)
 
 
 def promote(options: KubeOptions, console: Console, name: str, version: str) -> int:

@@ -6,18 +6,22 @@ Exit codes: 0 success, 1 the hash chain is broken, 2 any error (see ``errors``).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from warmstart.cli import commands
+from warmstart.cli import auditcmds, commands
 from warmstart.cli.errors import EXIT_ERROR, CliError
 from warmstart.cli.kube import KubeOptions
 from warmstart.cli.progress import Progress
+from warmstart.history import parse_time
 
 EPILOG = """\
-exit codes: 0 success; 1 lineage verify found a broken link; 2 error (unknown lineage or
+exit codes: 0 success; 1 lineage verify found a broken link or a refused signature, or the
+serving history was tampered with; 2 error (unknown lineage or
 version, no cluster, missing credentials, storage unreachable, bad arguments).
 Progress goes to stderr; -q silences it."""
 
@@ -80,6 +84,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "port-forward when that is an in-cluster address)",
     )
 
+    _audit_parsers(actions, common)
+
     graph = actions.add_parser("graph", parents=[common], help="draw the lineage")
     graph.add_argument("name", metavar="NAME", help="ModelLineage name")
     graph.add_argument("--format", required=True, choices=sorted(commands.GRAPH_RENDERERS))
@@ -102,6 +108,36 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _audit_parsers(actions: Any, common: argparse.ArgumentParser) -> None:
+    endpoint = argparse.ArgumentParser(add_help=False)
+    endpoint.add_argument(
+        "--s3-endpoint", metavar="URL", help="reach storage here instead of the Secret's"
+    )
+    provenance = actions.add_parser(
+        "provenance",
+        parents=[common, endpoint],
+        help="print a version's build provenance (in-toto SLSA v1) and check its signature",
+    )
+    provenance.add_argument("name", metavar="NAME", help="ModelLineage name")
+    provenance.add_argument("version", metavar="VERSION", help="recorded version")
+    history = actions.add_parser(
+        "history",
+        parents=[common, endpoint],
+        help="what served when (the hash-chained serving log); exit 1 if tampered with",
+    )
+    history.add_argument("name", metavar="NAME", help="ModelLineage name")
+    history.add_argument(
+        "--at", metavar="TIME", type=_time, help="only the version serving at TIME (ISO 8601)"
+    )
+
+
+def _time(text: str) -> dt.datetime:
+    try:
+        return parse_time(text, what="--at")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--at: ")) from None
+
+
 def run(args: argparse.Namespace, console: commands.Console) -> int:
     options = KubeOptions(args.kubeconfig, args.context, args.namespace)
     if args.command == "promote":
@@ -110,6 +146,12 @@ def run(args: argparse.Namespace, console: commands.Console) -> int:
         return commands.rollback(options, console, args.name)
     if args.action == "tree":
         return commands.lineage_tree(options, console, args.name, ascii_only=args.ascii)
+    if args.action == "provenance":
+        return auditcmds.lineage_provenance(
+            options, console, args.name, args.version, args.s3_endpoint
+        )
+    if args.action == "history":
+        return auditcmds.lineage_history(options, console, args.name, args.at, args.s3_endpoint)
     if args.action == "graph":
         return commands.lineage_graph(
             options, console, args.name, fmt=args.format, output=args.output
