@@ -17,6 +17,7 @@ from tests.operator.harness import (
     train,
 )
 from warmstart import record
+from warmstart_operator.workqueue import Key
 
 
 def registry() -> Harness:
@@ -314,3 +315,18 @@ def test_api_writes_per_job_stay_small() -> None:
     h.run_for(300)
     # ConfigMap, Job, status x4, events x4 on the job; the lineage's status + event.
     assert h.kube.writes - before <= 13, h.kube.writes - before
+
+
+def test_a_lost_status_write_after_the_job_was_created_adopts_it() -> None:
+    h = registry()
+    h.create(make_wsj("j").obj())  # parent resolved; the next reconcile creates the Job
+    h.kube.objects.pop(("Job", NS, "j-train"))
+    h.kube.update("WarmStartJob", NS, "j",
+                  lambda o: o["status"].update(jobName=None, phase="Pending"))
+    h.kube.fail_next["replace_status"] = RuntimeError("operator killed")
+    h.controller.queue.add(Key("WarmStartJob", NS, "j"))
+    h.settle()  # the Job is created again (or found), the write fails
+    h.run_for(1)
+    assert h.phase("j") == "Training"
+    assert h.wsj("j")["status"]["jobName"] == "j-train"
+    assert [k for k in h.kube.objects if k[0] == "Job"] == [("Job", NS, "j-train")]
