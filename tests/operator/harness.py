@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakeclock import FakeClock
@@ -219,8 +220,10 @@ class Harness:
     # -- the world's side: trainer, Job controller, Deployment controller ----------------
     def finish_training(self, wsj: str, accuracy: float | None = 0.9,
                         parent_accuracy: float | None = 0.8, lineage: str = "reviews",
-                        replay: list[dict[str, Any]] | None = None) -> str:
-        """The trainer's upload (manifest last), then the Job controller's Complete."""
+                        replay: list[dict[str, Any]] | None = None,
+                        sign: Callable[[str, str, bytes], None] | None = None) -> str:
+        """The trainer's upload (manifest last; `sign(version, prefix, manifest)` writes its
+        signature, as a signing trainer does), then the Job controller's Complete."""
         status = self.wsj(wsj)["status"]
         parent = status["parent"]
         version = wsj
@@ -229,6 +232,8 @@ class Harness:
                        parent_accuracy=parent_accuracy, replay=replay, created=created,
                        parent=(parent["version"], parent["uri"], parent["manifestDigest"]))
         self.store.put(record.manifest_uri(record.version_uri(STORAGE, version)), raw)
+        if sign is not None:
+            sign(version, record.version_uri(STORAGE, version), raw)
         self._job_condition(status["jobName"], "Complete", "")
         return record.manifest_digest(raw)
 
