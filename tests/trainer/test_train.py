@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from tests.trainer.conftest import Lineage
 from tests.trainer.support import publish_dir, sentiment_rows, write_jsonl
-from warmstart import record, storage
+from warmstart import provenance, record, storage
 from warmstart.trainspec import parse_spec
 from warmstart_trainer.data import TextTokenizer, encode_set, read_labelled_file
 from warmstart_trainer.errors import RefusedError, TrainerError
@@ -168,8 +168,11 @@ def test_manifest_is_written_last(lineage: Lineage, tmp_path: Path) -> None:
     spec = lineage.spec().training(maxEpochs=1, checkpointEverySteps=3).spec()
     outcome = run_train(spec, recorder, tmp_path / "work", device=CPU)
     version_writes = [uri for uri in recorder.writes if "/_progress/" not in uri]
+    # Every file the manifest lists, then the (unsigned: no key) provenance, the manifest last.
     assert version_writes[-1] == spec.output.uri + record.MANIFEST_NAME
-    assert len(version_writes) == len(outcome.manifest.files) + 1
+    assert sorted(version_writes[:-1]) == sorted(
+        [spec.output.uri + f.name for f in outcome.manifest.files]
+        + [spec.output.uri + provenance.PROVENANCE_NAME])
     assert any("/_progress/" in uri for uri in recorder.writes)  # checkpoints were written
 
 
