@@ -71,12 +71,13 @@ operator's handlers are registered on. Kept apart from the application's rules, 
 docs/deployment-rbac.yaml does.
 */}}
 {{- define "warmstart.rbac.frameworkRules" -}}
-# Kopf's watch streams behind @kopf.on.event and @kopf.timer for both kinds.
+# Kopf's watch streams behind @kopf.on.event and @kopf.index for both kinds.
 - apiGroups: ["warmstart.dev"]
   resources: ["warmstartjobs", "modellineages"]
   verbs: ["list", "watch"]
-# Kopf adds its finalizer (kopf.zalando.org/KopfFinalizerMarker) to objects that have timers,
-# so a timer is stopped before its object goes, and removes it again; both are merge patches.
+# The operator registers no timers or deletion handlers, so Kopf adds no finalizer; it still
+# removes the finalizer (kopf.zalando.org/KopfFinalizerMarker) that earlier releases, whose
+# timers held one, left on existing objects, by a merge patch.
 - apiGroups: ["warmstart.dev"]
   resources: ["warmstartjobs", "modellineages"]
   verbs: ["patch"]
