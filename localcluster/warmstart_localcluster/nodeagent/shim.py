@@ -17,6 +17,7 @@ import ctypes
 import json
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -80,7 +81,10 @@ def main(argv: list[str]) -> None:
     preserved = [os.open(p, os.O_PATH) for p in hidden]
     for m, fd in zip(launch["mounts"], sources, strict=True):
         target = Path(m["target"])
-        _ensure_target(target, Path(m["source"]).is_dir())
+        # The kind of the source is read from the descriptor opened above, not from its path:
+        # a volume directory removed meanwhile (its pod deleted) must not turn the target
+        # into an empty file on the host, which breaks every later pod mounting there.
+        _ensure_target(target, stat.S_ISDIR(os.fstat(fd).st_mode))
         _mount(f"/proc/self/fd/{fd}", str(target), _MS_BIND | _MS_REC)
         if m["read_only"]:
             _mount(None, str(target), _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
