@@ -201,5 +201,8 @@ def test_spec_signing_trusts_keys_and_authorities(cas: dict[str, Authority]) -> 
         }
     )
     assert only_ca.trusted_keys == []
+    # Written back as it was read: no empty list appears for the absent field.
+    assert "trustedKeys" not in only_ca.to_api()
+    assert Signing.model_validate(only_ca.to_api()) == only_ca
     with pytest.raises(ValueError, match="at least one trusted key or certificate authority"):
         Signing.model_validate({"secretRef": {"name": "signer"}})

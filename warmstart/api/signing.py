@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from warmstart.api.base import ApiModel
 from warmstart.api.common import LocalObjectReference
@@ -107,6 +113,12 @@ class Signing(ApiModel):
         # Absent in the object (the CRD has no empty-list defaults) reads as empty here, so
         # callers iterate either list without a None check.
         return [] if value is None else value
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Absent, not [], on the way back out: objects round-trip as they were written.
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v != []}
 
     @model_validator(mode="after")
     def _trusts_something(self) -> Signing:
