@@ -129,12 +129,15 @@ def test_tamper_check_pod_runs_the_serving_template_outside_the_deployment() -> 
     assert deployment["spec"]["template"]["spec"].get("restartPolicy") is None  # a copy
 
 
-def test_swapped_labels_change_only_the_label_names() -> None:
-    config = {"model_type": "bert", "id2label": {"0": "negative", "1": "positive"},
-              "label2id": {"negative": 0, "positive": 1}}
-    swapped = json.loads(swapped_labels(json.dumps(config).encode()))
+def test_swapped_labels_change_only_the_label_names_and_keep_the_size() -> None:
+    config = json.dumps({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"},
+                         "label2id": {"negative": 0, "positive": 1}}, indent=2).encode()
+    tampered = swapped_labels(config)
+    assert len(tampered) == len(config) and tampered != config
+    swapped = json.loads(tampered)
     assert swapped["id2label"] == {"0": "positive", "1": "negative"}
     assert swapped["label2id"] == {"positive": 0, "negative": 1}
     assert swapped["model_type"] == "bert"
-    other = json.loads(swapped_labels(b'{"model_type": "bert"}'))
-    assert other != {"model_type": "bert"}
+    unlabelled = b'{"model_type": "bert"}'
+    assert swapped_labels(unlabelled) != unlabelled
+    assert json.loads(swapped_labels(unlabelled)) == json.loads(unlabelled)

@@ -233,8 +233,8 @@ class Story:
             code, _, err = self._run_cli(cli, ["lineage", "verify", m.LINEAGE, m.WEEK2])
             if code == 0:
                 raise DemoError(f"lineage verify accepted {m.WEEK2} with {TAMPERED_FILE} edited")
-            for line in err.strip().splitlines():
-                self.console.detail(line)
+            # The verdict is its last line; the lines before it are progress.
+            self.console.detail(err.strip().splitlines()[-1] if err.strip() else "")
             self.console.say(f"verify refuses it (exit {code}); now the model server:")
             reason = self._server_refusal(version)
             self.results["tamper"] = {"file": file_uri, "verifyExit": code, "server": reason}
@@ -321,16 +321,14 @@ class Story:
 
 
 def swapped_labels(config: bytes) -> bytes:
-    """The checkpoint's config.json with its label names swapped (still valid JSON, so only
-    the digest check can tell)."""
-    doc = json.loads(config)
-    names = doc.get("id2label") or {}
-    if len(names) >= 2:
-        doc["id2label"] = dict(zip(names, reversed(list(names.values())), strict=True))
-        doc["label2id"] = {v: int(k) for k, v in doc["id2label"].items()}
-    else:
-        doc["tampered"] = True
-    return json.dumps(doc, indent=2).encode("utf-8")
+    """The checkpoint's config.json with its two label names swapped in place (id2label and
+    label2id alike): still valid JSON of the same size, so only the digest can tell."""
+    names = [str(v) for v in (json.loads(config).get("id2label") or {}).values()]
+    if len(names) < 2:
+        return config.rstrip() + b"\n\n"  # no labels to swap: any edit will do
+    first, second = (json.dumps(n).encode("utf-8") for n in names[:2])
+    marker = b'"\x00warmstart-demo\x00"'
+    return config.replace(first, marker).replace(second, first).replace(marker, second)
 
 
 def cli_command() -> list[str]:
