@@ -8,175 +8,92 @@ moment it exists. Every file is covered through the manifest, which lists each f
 sha256.
 
 The signature is a Sigstore bundle in the OpenSSF model-signing format (the
-``model-signing`` package, key-based, no network): a DSSE envelope whose in-toto statement
-names the version (the signed "model" is the folder ``<version>/`` holding
-``manifest.json``) and the sha256 of the manifest. An auditor can check a downloaded
-version with the model-signing CLI alone::
+``model-signing`` package, no network): a DSSE envelope whose in-toto statement names the
+version (the signed "model" is the folder ``<version>/`` holding ``manifest.json``) and the
+sha256 of the manifest. Key-based, the bundle names the public key; certificate-based (the
+Secret holds the key followed by its certificate chain), it carries the certificates and
+verifies when they chain to a certificate authority the lineage trusts. An auditor can
+check a downloaded version with the model-signing CLI alone::
 
     model_signing verify key --signature manifest.sig --public_key key.pem \
         --ignore_unsigned_files <folder named after the version>
+    model_signing verify certificate --signature manifest.sig --certificate_chain ca.pem \
+        --ignore_unsigned_files <folder named after the version>
 
 Verification here names the version and the check that failed (``SignatureCheck``):
-unsigned, untrusted key, signature of another version, manifest edited after signing, or a
-signature that does not verify. A lineage trusts several public keys at once so keys can be
-rotated; removing a key makes the versions it signed unverifiable.
+unsigned, untrusted key or certificate, signature of another version, manifest edited
+after signing, or a signature that does not verify. A lineage trusts several keys and
+authorities at once so they can be rotated; removing one makes the versions it signed
+unverifiable. What is trusted is parsed in ``warmstart.signing_keys``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from warmstart import record, signing_certs
+from warmstart.signing_claims import (
+    SIGNATURE_NAME,
+    SignatureCheck,
+    SignatureError,
+    read_claims,
+    signer_of,
+    trust_candidates,
+)
+from warmstart.signing_keys import (
+    TRUSTED_KEYS_ENV,
+    SigningConfigError,
+    TrustedKey,
+    TrustKind,
+    generate_private_key_pem,
+    key_id,
+    load_private_key,
+    public_key_pem,
+    trust_of,
+    trusted_certificates,
+    trusted_key,
+    trusted_keys,
+    trusted_keys_from_json,
+    trusted_keys_json,
+)
 
-from warmstart import record
+__all__ = [
+    "SIGNATURE_NAME",
+    "SIGNING_KEY_FILE_ENV",
+    "SIGNING_KEY_SECRET_KEY",
+    "TRUSTED_KEYS_ENV",
+    "SignatureCheck",
+    "SignatureError",
+    "SigningConfigError",
+    "TrustKind",
+    "TrustedKey",
+    "generate_private_key_pem",
+    "key_id",
+    "public_key_pem",
+    "sign_manifest",
+    "trust_of",
+    "trusted_certificates",
+    "trusted_key",
+    "trusted_keys",
+    "trusted_keys_from_json",
+    "trusted_keys_json",
+    "verify_manifest_signature",
+    "verify_version_signature",
+]
 
-SIGNATURE_NAME = "manifest.sig"
-# Key of the Secret named by spec.signing.secretRef that holds the PEM private key.
+# Key of the Secret named by spec.signing.secretRef that holds the PEM private key, and for
+# certificate-based signing its certificate (and intermediates) after it, in one file.
 SIGNING_KEY_SECRET_KEY = "signing.key"  # noqa: S105 (a key name, not a secret)
-# Where the trainer finds the private key file (a Secret volume), and how the server is
-# told which public keys to trust (JSON list of {"name", "publicKey"}).
+# Where the trainer finds the private key file (a Secret volume).
 SIGNING_KEY_FILE_ENV = "WARMSTART_SIGNING_KEY_FILE"
-TRUSTED_KEYS_ENV = "WARMSTART_TRUSTED_KEYS"
 
-_SUPPORTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
-_MAX_SIGNATURE_BYTES = 64 * 1024
-
-
-class SignatureCheck(StrEnum):
-    """The check a version failed; also the reason the operator writes into conditions."""
-
-    UNSIGNED = "Unsigned"
-    MALFORMED = "MalformedSignature"
-    UNTRUSTED_KEY = "UntrustedKey"
-    OTHER_VERSION = "SignatureOfAnotherVersion"
-    MANIFEST_EDITED = "ManifestEditedAfterSigning"
-    INVALID = "InvalidSignature"
-
-
-class SigningConfigError(ValueError):
-    """A key given to sign or verify with is unusable; the message names it (never its bytes)."""
-
-
-class SignatureError(record.RecordError):
-    """A version's signature does not hold; names the version and the failed check."""
-
-    def __init__(self, version: str, check: SignatureCheck, detail: str) -> None:
-        super().__init__(f"version {version}: {check.value}: {detail}")
-        self.version = version
-        self.check = check
-        self.detail = detail
-
-
-# --- keys ----------------------------------------------------------------------------------
-
-
-def key_id(public_pem: bytes) -> str:
-    """The key's id: sha256 (hex) of its SubjectPublicKeyInfo PEM, as model-signing's hint."""
-    return hashlib.sha256(public_pem).hexdigest()
-
-
-@dataclass(frozen=True)
-class TrustedKey:
-    """A public key a lineage trusts; ``pem`` is normalised SubjectPublicKeyInfo PEM."""
-
-    name: str
-    pem: bytes
-
-    @property
-    def key_id(self) -> str:
-        return key_id(self.pem)
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.key_id[:16]})"
-
-
-def _check_curve(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey, what: str) -> None:
-    if key.curve.name not in _SUPPORTED_CURVES:
-        raise SigningConfigError(
-            f"{what}: curve {key.curve.name} is not supported; use P-256, P-384 or P-521"
-        )
-
-
-def trusted_key(name: str, public_pem: str | bytes) -> TrustedKey:
-    """Parse one trusted public key; ``SigningConfigError`` names the key when it is bad."""
-    data = public_pem.encode("ascii", "replace") if isinstance(public_pem, str) else public_pem
-    what = f"trusted key {name!r}"
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, UnsupportedAlgorithm):
-        raise SigningConfigError(f"{what}: not a PEM public key") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise SigningConfigError(f"{what}: not an elliptic-curve key (model-signing needs one)")
-    _check_curve(key, what)
-    pem = key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return TrustedKey(name=name, pem=pem)
-
-
-def trusted_keys(pairs: Iterable[tuple[str, str | bytes]]) -> tuple[TrustedKey, ...]:
-    return tuple(trusted_key(name, pem) for name, pem in pairs)
-
-
-def trusted_keys_json(keys: Sequence[TrustedKey]) -> str:
-    """The value of ``WARMSTART_TRUSTED_KEYS`` for these keys."""
-    return json.dumps([{"name": k.name, "publicKey": k.pem.decode("ascii")} for k in keys])
-
-
-def trusted_keys_from_json(text: str, *, source: str = TRUSTED_KEYS_ENV) -> tuple[TrustedKey, ...]:
-    """Parse ``WARMSTART_TRUSTED_KEYS``; ``SigningConfigError`` names the bad entry."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SigningConfigError(f"{source}: not valid JSON: {exc.msg}") from None
-    if not isinstance(raw, list) or not raw:
-        raise SigningConfigError(f"{source}: expected a non-empty JSON list of keys")
-    keys = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict) or not isinstance(item.get("publicKey"), str):
-            raise SigningConfigError(f"{source}[{index}]: expected {{name, publicKey}}")
-        keys.append(trusted_key(str(item.get("name") or f"key-{index}"), item["publicKey"]))
-    return tuple(keys)
-
-
-def generate_private_key_pem() -> bytes:
-    """A new P-256 private key (PKCS#8 PEM, unencrypted: it lives in a Secret)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def public_key_pem(private_pem: bytes, *, what: str = "signing key") -> bytes:
-    """The SubjectPublicKeyInfo PEM of a private key (what goes into spec.signing)."""
-    key = _load_private_key(private_pem, what)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _load_private_key(private_pem: bytes, what: str) -> ec.EllipticCurvePrivateKey:
-    try:
-        key = serialization.load_pem_private_key(private_pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        # Never echo the key material: the message names only where it came from.
-        raise SigningConfigError(f"{what}: not an unencrypted PEM private key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise SigningConfigError(f"{what}: not an elliptic-curve key (model-signing needs one)")
-    _check_curve(key, what)
-    return key
+# provenance.py signs its attestation with the same key and reads it through this name.
+_load_private_key = load_private_key
 
 
 # --- signing -------------------------------------------------------------------------------
@@ -198,25 +115,44 @@ def _hashing_config() -> Any:
     return config.use_file_serialization(hashing_algorithm="sha256")
 
 
-def sign_manifest(manifest_bytes: bytes, version: str, private_key_file: Path) -> bytes:
-    """The model-signing bundle (bytes to store as ``manifest.sig``) for this manifest."""
-    from model_signing import signing as ms_signing  # noqa: PLC0415
-
+def _read_key_file(private_key_file: Path) -> tuple[Any, tuple[bytes, bytes] | None]:
     what = f"signing key {private_key_file}"
     try:
-        _load_private_key(private_key_file.read_bytes(), what)
+        data = private_key_file.read_bytes()
     except OSError as exc:
         raise SigningConfigError(f"{what}: cannot read: {exc.strerror}") from None
+    key = load_private_key(data, what)
+    try:
+        return key, signing_certs.signing_chain(data, key)
+    except ValueError as exc:
+        raise SigningConfigError(f"{what}: {exc}") from None
+
+
+def sign_manifest(manifest_bytes: bytes, version: str, private_key_file: Path) -> bytes:
+    """The model-signing bundle (bytes to store as ``manifest.sig``) for this manifest;
+    certificate-based when the key file carries certificates after the key."""
+    from model_signing import signing as ms_signing  # noqa: PLC0415
+
+    _, chain = _read_key_file(private_key_file)
     with tempfile.TemporaryDirectory(prefix="warmstart-sign-") as tmp:
         root = Path(tmp)
         folder = _stage_manifest(root, version, manifest_bytes)
         signature = root / SIGNATURE_NAME
-        (
-            ms_signing.Config()  # type: ignore[no-untyped-call]
-            .use_elliptic_key_signer(private_key=private_key_file)
-            .set_hashing_config(_hashing_config())
-            .sign(folder, signature)
-        )
+        config = ms_signing.Config()  # type: ignore[no-untyped-call]
+        if chain is None:
+            config = config.use_elliptic_key_signer(private_key=private_key_file)
+        else:
+            leaf, intermediates = root / "signing.crt", root / "chain.crt"
+            leaf.write_bytes(chain[0])
+            intermediates.write_bytes(chain[1])
+            config = config.use_certificate_signer(
+                private_key=private_key_file,
+                signing_certificate=leaf,
+                # model-signing cannot load an empty chain; the signing certificate
+                # repeated in it is ignored when the chain is built at verification.
+                certificate_chain=[intermediates if chain[1] else leaf],
+            )
+        config.set_hashing_config(_hashing_config()).sign(folder, signature)
         return signature.read_bytes()
 
 
@@ -229,85 +165,58 @@ def signing_key_file_from_env(env: Mapping[str, str] | None = None) -> Path | No
 # --- verification --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Claims:
-    """What a bundle says, read WITHOUT trusting it: used to explain a failure."""
-
-    key_hint: str
-    subject: str
-    manifest_sha256: str | None
+class _NotTrusted(Exception):
+    """The bundle's certificate does not chain to this authority, or may not sign."""
 
 
-def _read_claims(version: str, signature: bytes) -> _Claims:
-    def bad(why: str) -> SignatureError:
-        return SignatureError(version, SignatureCheck.MALFORMED, f"{SIGNATURE_NAME}: {why}")
-
-    if len(signature) > _MAX_SIGNATURE_BYTES:
-        raise bad(f"larger than {_MAX_SIGNATURE_BYTES} bytes")
-    try:
-        bundle = json.loads(signature.decode("utf-8"))
-        hint = bundle["verificationMaterial"]["publicKey"].get("hint", "")
-        payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
-        subjects = payload["subject"]
-        resources = payload["predicate"]["resources"]
-    except (UnicodeDecodeError, json.JSONDecodeError, binascii.Error):
-        raise bad("not a model-signing bundle (JSON with a DSSE envelope)") from None
-    except (KeyError, TypeError, AttributeError):
-        raise bad("not a key-signed model-signing bundle") from None
-    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(resources, list):
-        raise bad("expected one subject and a list of resources")
-    digest = next(
-        (
-            str(item.get("digest"))
-            for item in resources
-            if isinstance(item, dict) and item.get("name") == record.MANIFEST_NAME
-        ),
-        None,
-    )
-    return _Claims(key_hint=str(hint), subject=str(subjects[0].get("name")), manifest_sha256=digest)
-
-
-def _model_signing_verify(folder: Path, signature: bytes, key: TrustedKey, tmp: Path) -> None:
-    """The model-signing library's own verification (signature, then every signed hash)."""
+def _model_signing_verify(folder: Path, signature: bytes, trusted: TrustedKey, tmp: Path) -> None:
+    """The model-signing library's own verification (certificate chain or key, signature,
+    then every signed hash)."""
     from model_signing import verifying  # noqa: PLC0415
+    from OpenSSL import crypto  # noqa: PLC0415 (model-signing's certificate verifier uses it)
 
-    key_file = tmp / f"{key.key_id}.pem"
-    key_file.write_bytes(key.pem)
+    trust_file = tmp / f"{trusted.key_id}.pem"
+    trust_file.write_bytes(trusted.pem)
     signature_file = tmp / SIGNATURE_NAME
     signature_file.write_bytes(signature)
-    (
-        verifying.Config()  # type: ignore[no-untyped-call]
-        .use_elliptic_key_verifier(public_key=key_file)
-        .set_hashing_config(_hashing_config())
-        .verify(folder, signature_file)
-    )
+    config = verifying.Config()  # type: ignore[no-untyped-call]
+    if trusted.kind is TrustKind.CERTIFICATES:
+        config = config.use_certificate_verifier(certificate_chain=[trust_file])
+    else:
+        config = config.use_elliptic_key_verifier(public_key=trust_file)
+    try:
+        config.set_hashing_config(_hashing_config()).verify(folder, signature_file)
+    except crypto.X509StoreContextError as exc:
+        raise _NotTrusted(f"{trusted.describe()}: {exc}") from None
+    except ValueError as exc:
+        if "cannot be used for signing" not in str(exc):
+            raise
+        raise _NotTrusted(f"{trusted.describe()}: the certificate may not sign") from None
 
 
 def verify_manifest_signature(
     version: str, manifest_bytes: bytes, signature: bytes | None, trusted: Sequence[TrustedKey]
 ) -> TrustedKey:
     """Check that ``signature`` signs exactly these manifest bytes as ``version`` with a
-    trusted key; returns that key, else raises ``SignatureError`` naming the failed check."""
+    trusted key or a certificate from a trusted authority; returns the signer, else raises
+    ``SignatureError`` naming the failed check."""
     if signature is None:
         raise SignatureError(version, SignatureCheck.UNSIGNED, f"no {SIGNATURE_NAME} beside it")
     if not trusted:
         raise SignatureError(version, SignatureCheck.UNTRUSTED_KEY, "no key is trusted")
-    claims = _read_claims(version, signature)
-    candidates = [k for k in trusted if k.key_id == claims.key_hint] if claims.key_hint else []
-    if claims.key_hint and not candidates:
-        raise SignatureError(
-            version,
-            SignatureCheck.UNTRUSTED_KEY,
-            f"signed by key {claims.key_hint[:16]}, which is not among the trusted keys "
-            f"({', '.join(k.describe() for k in trusted)})",
-        )
+    claims = read_claims(version, signature)
+    candidates = trust_candidates(version, claims, trusted)
     stored = hashlib.sha256(manifest_bytes).hexdigest()
+    refused_chains = []
     with tempfile.TemporaryDirectory(prefix="warmstart-verify-") as tmp:
         root = Path(tmp)
         folder = _stage_manifest(root, version, manifest_bytes)
-        for key in candidates or list(trusted):
+        for key in candidates:
             try:
                 _model_signing_verify(folder, signature, key, root)
+            except _NotTrusted as exc:
+                refused_chains.append(str(exc))
+                continue
             except Exception:  # noqa: S112 (any failure: try the next key, explain below)
                 continue
             # The statement is authentic now; it must also name this version (model-signing
@@ -318,7 +227,16 @@ def verify_manifest_signature(
                     SignatureCheck.OTHER_VERSION,
                     f"the signature was made for version {claims.subject!r}",
                 )
-            return key
+            return signer_of(claims, key)
+    if refused_chains and len(refused_chains) == len(candidates):
+        # No trusted authority vouches for the certificate: what the bundle claims about the
+        # version or manifest is unauthenticated, so the certificate is the reason.
+        raise SignatureError(
+            version,
+            SignatureCheck.UNTRUSTED_CERTIFICATE,
+            f"certificate {signing_certs.subject_of(claims.leaf)!r} is not trusted: "
+            + "; ".join(refused_chains),
+        )
     if claims.subject != version:
         raise SignatureError(
             version,
@@ -332,7 +250,7 @@ def verify_manifest_signature(
             f"{record.MANIFEST_NAME} hashes to sha256:{stored}, the signature signed "
             f"sha256:{claims.manifest_sha256}",
         )
-    tried = ", ".join(k.describe() for k in candidates or trusted)
+    tried = ", ".join(k.describe() for k in candidates)
     raise SignatureError(
         version, SignatureCheck.INVALID, f"the signature does not verify with {tried}"
     )

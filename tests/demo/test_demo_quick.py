@@ -80,9 +80,18 @@ def assert_story_outcome(state_dir: Path) -> None:
          "--kubeconfig", info.kubeconfig, "-q"],
         capture_output=True, text=True, check=False)
     assert verify.returncode == 0, verify.stderr
+    # Every version is signed with the demo's key, which the lineage trusts.
+    assert lineage["spec"]["signing"]["secretRef"]["name"] == m.SIGNING_SECRET
+    assert "signatures verified: 3 versions signed by trusted keys" in verify.stdout, verify.stdout
 
     summary = json.loads((state_dir / "demo" / "summary.json").read_text())
     assert summary["verified"] is True
+    # The tamper step: verify exited 1 and the server refused to get ready, naming the file;
+    # the file was put back (verify above passed on the same version).
+    tamper = summary["tamper"]
+    assert tamper["file"].endswith(f"/{m.WEEK2}/config.json")
+    assert tamper["verifyExit"] == 1
+    assert "config.json" in tamper["server"] and "refused" in tamper["server"], tamper
     assert {k: v for k, v in summary["versions"].items() if k != m.WEEK2_COLD} == phases
     svg = Path(summary["svg"])
     root = ET.parse(svg).getroot()
@@ -116,6 +125,8 @@ def test_quick_demo_tells_the_story_and_runs_again(state_dir: Path) -> None:
     out = run_demo(state_dir)
     assert "week-1 replay accuracy" in out  # the warm vs cold table
     assert "answered by model version reviews-week1" in out
+    assert "7. Tampering" in out and "verify refuses it (exit 1)" in out
+    assert "the server never reports ready" in out
     assert f"export KUBECONFIG={state_dir}/kubeconfig" in out
     assert "AWS_SECRET_ACCESS_KEY=" not in out
     info = localcluster.ClusterInfo.load(state_dir)

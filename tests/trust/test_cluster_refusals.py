@@ -21,7 +21,9 @@ from kubernetes import client
 from tests.cli.builders import SECRET, make_lineage
 from tests.cli.records import RecordedVersion, index, write_chain
 from tests.conftest import LocalCluster
+from tests.trust.certs import make_authority, make_signer
 from tests.trust.keys import KeyPair, make_key
+from tests.trust.versions import commit
 from warmstart import history, provenance, record, signing, storage
 from warmstart.api import crdgen
 from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION
@@ -303,3 +305,76 @@ def test_removed_history_entry_is_detected(
     place.storage.delete(history.entry_uri(lineage.storage_uri, 3))
     code, _, err = _run(capsys, place.cli("lineage", "history", lineage.name))
     assert code == 1 and "newer entries were removed" in err
+
+
+# --- certificate-based signing ---------------------------------------------------------------
+
+
+def _create(place: Place, name: str, signing_spec: dict[str, Any]) -> dict[str, Any]:
+    obj = make_lineage(name, f"s3://{place.bucket}/lineages/{name}/").spec_object()
+    obj["spec"]["signing"] = signing_spec
+    result: dict[str, Any] = client.CustomObjectsApi(place.api).create_namespaced_custom_object(
+        GROUP, VERSION, place.namespace, MODELLINEAGE_PLURAL, obj
+    )
+    return result
+
+
+def test_api_server_checks_what_a_lineage_trusts(place: Place) -> None:
+    with pytest.raises(client.ApiException) as caught:
+        _create(place, "trusts-nothing", {"secretRef": {"name": "s"}})
+    assert "list at least one trusted key or certificate authority" in str(caught.value.body)
+    with pytest.raises(client.ApiException) as caught:
+        _create(
+            place,
+            "bad-chain",
+            {
+                "secretRef": {"name": "s"},
+                "trustedCertificates": [{"name": "ca", "certificateChain": "not a pem"}],
+            },
+        )
+    assert "must be PEM certificates" in str(caught.value.body)
+
+
+def test_certificate_signed_versions_in_storage(
+    place: Place, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, stranger = make_authority("platform-root"), make_authority("someone-else")
+    obj = _create(
+        place,
+        f"certs-{uuid.uuid4().hex[:6]}",
+        {
+            "secretRef": {"name": "reviews-signing"},
+            "trustedCertificates": [
+                {"name": "platform", "certificateChain": root.chain_pem().decode()}
+            ],
+        },
+    )
+    spec = ModelLineageSpec.model_validate(obj["spec"])
+    assert spec.signing is not None
+    trust = signing.trust_of(spec.signing)
+    base = f"s3://{place.bucket}/lineages/{obj['metadata']['name']}/"
+    digests = {}
+    for version, authority in (("v1", root), ("v2", stranger)):
+        # The trainer's own commit step signs with the key file the Secret would mount.
+        key_file = make_signer(tmp_path, authority, f"trainer-{version}")
+        monkeypatch.setenv(signing.SIGNING_KEY_FILE_ENV, str(key_file))
+        digests[version] = commit(place.storage, base, tmp_path, version, None, key_file)
+    v1, v2 = record.version_uri(base, "v1"), record.version_uri(base, "v2")
+    # What the operator and `lineage verify` check, and the model server through its env.
+    signer = signing.verify_version_signature(place.storage, v1, trust)
+    assert signer is not None and signer.describe().startswith("trainer-v1 (issued by platform")
+    env = {signing.TRUSTED_KEYS_ENV: signing.trusted_keys_json(trust)}
+    assert signing.verify_version_signature(
+        place.storage, v1, env=env, expected_digest=digests["v1"]
+    )
+    # The provenance is signed by the certificate's key: the signer found above verifies it.
+    opened = provenance.open_envelope(
+        place.storage.get_bytes(provenance.provenance_uri(v1)), where="v1", trusted=[signer]
+    )
+    assert opened.signed_by == signer
+    with pytest.raises(signing.SignatureError) as caught:
+        signing.verify_version_signature(place.storage, v2, env=env)
+    assert caught.value.check == signing.SignatureCheck.UNTRUSTED_CERTIFICATE
+    assert str(caught.value).startswith(
+        "version v2: UntrustedCertificate: certificate 'trainer-v2'"
+    )

