@@ -58,9 +58,9 @@ def trusted_keys(spec: ModelLineageSpec) -> tuple[signing.TrustedKey, ...] | Non
     if spec.signing is None:
         return None
     try:
-        return signing.trusted_keys((k.name, k.public_key) for k in spec.signing.trusted_keys)
+        return signing.trust_of(spec.signing)
     except signing.SigningConfigError as exc:
-        raise SignatureRefused(SIGNING_CONFIG_INVALID, f"spec.signing.trustedKeys: {exc}") from None
+        raise SignatureRefused(SIGNING_CONFIG_INVALID, f"spec.signing: {exc}") from None
 
 
 def verify_version(

@@ -30,11 +30,9 @@ def trusted_keys_of(lineage: ModelLineage) -> tuple[signing.TrustedKey, ...] | N
     if lineage.spec.signing is None:
         return None
     try:
-        return signing.trusted_keys(
-            (k.name, k.public_key) for k in lineage.spec.signing.trusted_keys
-        )
+        return signing.trust_of(lineage.spec.signing)
     except signing.SigningConfigError as exc:
-        raise CliError(f"spec.signing.trustedKeys: {exc}") from None
+        raise CliError(f"spec.signing: {exc}") from None
 
 
 def history_head(lineage: ModelLineage) -> history.Head | None:
@@ -102,8 +100,21 @@ def read_provenance(
         raise NotFoundError(f"version {version} has no {provenance.PROVENANCE_NAME}") from None
     except storage.StorageError as exc:
         raise StorageAccessError(str(exc)) from None
+    trusted = trusted_keys_of(lineage)
+    if trusted is not None:
+        # A certificate-signed version's provenance is signed by its certificate's key,
+        # which only the verified manifest signature names.
+        # A refused signature adds nothing: the provenance is then checked on its own.
+        try:
+            signer = signing.verify_version_signature(source, uri, trusted)
+        except signing.SignatureError:
+            signer = None
+        except storage.StorageError as exc:
+            raise StorageAccessError(str(exc)) from None
+        if signer is not None and signer not in trusted:
+            trusted = (*trusted, signer)
     return provenance.open_envelope(
-        data, where=where, trusted=trusted_keys_of(lineage), manifest_digest=manifest_digest
+        data, where=where, trusted=trusted, manifest_digest=manifest_digest
     )
 
 
