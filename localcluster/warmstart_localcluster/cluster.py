@@ -160,7 +160,9 @@ def up(
         f"--service-account-signing-key-file={p.sa_key}",
         # The loopback advertise address would otherwise break the `kubernetes` Endpoints.
         *([f"--kubelet-client-certificate={p.client_cert('apiserver-kubelet-client')}",
-           f"--kubelet-client-key={p.client_key('apiserver-kubelet-client')}"]
+           f"--kubelet-client-key={p.client_key('apiserver-kubelet-client')}",
+           # The Node's name resolves nowhere (and must not be asked of the host's DNS).
+           "--kubelet-preferred-address-types=InternalIP"]
           if real else ["--endpoint-reconciler-type=none"]),
         "--allow-privileged=true",
         "--profiling=false",
