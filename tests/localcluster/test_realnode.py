@@ -25,6 +25,7 @@ import yaml
 
 from tests import readme
 from warmstart_localcluster import cluster, paths, processes
+from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.realnode import containerd, images, kubelet, network
 
 pytestmark = [
@@ -197,6 +198,15 @@ def test_packets_to_addresses_off_the_machine_are_dropped(node: cluster.ClusterI
     local = subprocess.run(["ip", "route", "get", pod_ip, "from", network.NODE_IP],
                            capture_output=True, text=True, check=True).stdout
     assert f"dev {network.BRIDGE}" in local
+
+
+def test_a_second_real_node_does_not_take_over_the_network(
+    node: cluster.ClusterInfo, tmp_path: Path
+) -> None:
+    with pytest.raises(ClusterError, match="another real node"):
+        cluster.up(tmp_path / "second", node="kubelet")
+    assert network.owner() == node.state_dir
+    assert wait_for(lambda: "Running" in kubectl(node, "-n", NS, "get", "pod", "web"), "web")
 
 
 def test_down_leaves_nothing_behind(

@@ -42,8 +42,10 @@ def check_host() -> None:
 
 def prepare(state_dir: Path) -> None:
     """Host networking first: the API server listens on the node's bridge address."""
-    (state_dir / MARKER).touch()
+    # Network first: it refuses when another real node holds it, and the marker must not
+    # make this cluster's `down` tear down the other's network.
     network.setup(state_dir)
+    (state_dir / MARKER).touch()
 
 
 def start(state_dir: Path, pki: Pki, apiserver: str, kubectl: Path, node_name: str,

@@ -20,6 +20,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from warmstart_localcluster.errors import ClusterError
+
 BRIDGE = "wsnode0"
 NODE_IP = "10.244.0.1"
 POD_SUBNET = "10.244.0.0/24"
@@ -46,8 +48,24 @@ def _quiet(*argv: str) -> None:
     _run(*argv, check=False)
 
 
+def owner() -> str | None:
+    """The state dir of the real node whose bridge exists on this machine, if any."""
+    shown = _run("ip", "-d", "-o", "link", "show", BRIDGE, check=False)
+    if shown.returncode != 0:
+        return None
+    words = shown.stdout.split()
+    return words[words.index("alias") + 1] if "alias" in words else ""
+
+
 def setup(state_dir: Path) -> None:
     """Creates bridge, routes, policy rule and the input guard (after a teardown)."""
+    holder = owner()
+    if holder is not None and holder != str(state_dir):
+        # The bridge and ranges are one per machine: never take over another cluster's.
+        raise ClusterError(
+            f"another real node holds {BRIDGE} (state dir {holder or 'unknown'}): "
+            f"`warmstart-cluster --state-dir {holder or 'DIR'} down` it first"
+        )
     teardown()
     saved: dict[str, str] = {}
     for key, value in _SYSCTLS.items():
@@ -57,6 +75,7 @@ def setup(state_dir: Path) -> None:
     # Kept so `down` can put the host's settings back as they were.
     (state_dir / "sysctls.json").write_text(json.dumps(saved))
     _run("ip", "link", "add", BRIDGE, "type", "bridge")
+    _run("ip", "link", "set", BRIDGE, "alias", str(state_dir))
     _run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
     _run("ip", "link", "set", BRIDGE, "up")
     _run("ip", "route", "add", "blackhole", POD_RANGE)
