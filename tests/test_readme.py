@@ -37,6 +37,7 @@ SECTIONS = {
     "The local control plane": Path(__file__),
     "Installing on a real cluster": Path(__file__),
     "Benchmarks": Path(__file__),
+    "Real node (opt-in)": REPO / "tests" / "localcluster" / "test_realnode.py",
 }
 
 

@@ -56,10 +56,10 @@ _KUBE_VERSION_LDFLAGS = tuple(
 )
 
 
-def _kube(name: str) -> Component:
+def _kube(name: str, module_dir: str = "kube") -> Component:
     return Component(
         name=name,
-        module_dir="kube",
+        module_dir=module_dir,
         package=f"./cmd/{name}",
         version=KUBE_VERSION,
         ldflags=_KUBE_VERSION_LDFLAGS,
@@ -86,6 +86,25 @@ COMPONENTS: dict[str, Component] = {
 }
 
 
+# The opt-in real node (`up --node kubelet`) needs these too; kept apart so the default
+# cluster, `build` and the default tests never build them. kubenode is its own module so
+# adding it leaves the control-plane binaries' cache keys unchanged.
+NODE_COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        _kube("kubelet", "kubenode"),
+        _kube("kube-proxy", "kubenode"),
+        _kube("kube-scheduler", "kubenode"),
+        Component("coredns", "coredns", "github.com/coredns/coredns", "v1.12.1"),
+        Component("pause", "pause", ".", "v1"),
+    )
+}
+
+
+def _component(name: str) -> Component:
+    return COMPONENTS.get(name) or NODE_COMPONENTS[name]
+
+
 def _wrapper_digest(component: Component) -> str:
     """Digest of the wrapper module, so editing go.mod or main.go triggers a rebuild."""
     root = go_wrappers_dir() / component.module_dir
@@ -105,7 +124,7 @@ def cached_path(component: Component) -> Path:
 
 def locate(name: str) -> Path | None:
     """Returns an existing binary for `name` without building, or None."""
-    component = COMPONENTS[name]
+    component = _component(name)
     override = os.environ.get(component.env_var)
     if override:
         path = Path(override)
@@ -127,7 +146,7 @@ def ensure(name: str) -> Path:
     found = locate(name)
     if found is not None:
         return found
-    component = COMPONENTS[name]
+    component = _component(name)
     target = cached_path(component)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Two runs (a test session and a demo, say) must not build the same binary at once:

@@ -36,10 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the cluster (building binaries the first time)")
     up.add_argument("--fresh", action="store_true", help="discard a running cluster's state")
+    up.add_argument("--node", choices=["agent", "kubelet"], default="agent",
+                    help="agent: pods as local processes (default); kubelet: a real node "
+                         "with containerd (opt-in; root, scripts/ensure-host-packages.sh)")
     sub.add_parser("down", help="stop every process of the cluster")
     sub.add_parser("status", help="print the running cluster's endpoints as JSON")
     sub.add_parser("env", help="print shell exports for KUBECONFIG and the S3 credentials")
-    sub.add_parser("build", help="build (or find) every binary and print their paths")
+    build = sub.add_parser("build", help="build (or find) every binary and print their paths")
+    build.add_argument("--node", choices=["agent", "kubelet"], default="agent",
+                       help="kubelet: also the real node's binaries")
     logs = sub.add_parser("logs", help="print a pod's container log (no kubelet API here)")
     logs.add_argument("namespace")
     logs.add_argument("pod")
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            info = cluster.up(state_dir, fresh=args.fresh)
+            info = cluster.up(state_dir, fresh=args.fresh, node=args.node)
             print(f"KUBECONFIG={info.kubeconfig}")
             print(f"kubectl: {info.kubectl}")
             print(f"S3 endpoint: {info.s3_endpoint}")
@@ -71,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"export {key}={shlex.quote(value)}")
             print(f"alias kubectl={shlex.quote(info.kubectl)}")
         elif args.command == "build":
-            for name, path in binaries.ensure_all().items():
+            names = list(binaries.COMPONENTS)
+            if args.node == "kubelet":
+                names += list(binaries.NODE_COMPONENTS)
+            for name, path in binaries.ensure_all(names).items():
                 print(f"{name}: {path}")
         elif args.command == "logs":
             sys.stdout.write(_pod_log(state_dir, args.namespace, args.pod, args.container)

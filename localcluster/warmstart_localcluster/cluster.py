@@ -2,7 +2,8 @@
 
 Up: etcd -> kube-apiserver -> kube-controller-manager -> S3 server -> node agent, each
 waited on before the next, then a kubeconfig that kubectl uses as is. Down: every process
-marked for this state directory is stopped. Everything listens on 127.0.0.1 only.
+marked for this state directory is stopped. Everything listens on 127.0.0.1 only, except
+with `node="kubelet"` (realnode), where the API server listens on the node's bridge address.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from warmstart_localcluster import binaries, kubeconfig, pki, processes, s3server
+from warmstart_localcluster import binaries, kubeconfig, pki, processes, realnode, s3server
 from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.ports import fixed_port, free_ports
 
@@ -82,8 +83,17 @@ def status(state_dir: Path) -> ClusterInfo | None:
     return info
 
 
-def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterInfo:
-    """Starts the cluster (or returns the running one unless `fresh`)."""
+def up(
+    state_dir: Path, fresh: bool = False, timeout: float = 180.0, node: str = "agent"
+) -> ClusterInfo:
+    """Starts the cluster (or returns the running one unless `fresh`).
+
+    node: "agent" (default) runs pods through the project's node agent; "kubelet" runs
+    a real node (containerd, kubelet, kube-proxy, scheduler, CoreDNS; see realnode).
+    """
+    real = node == "kubelet"
+    if real:
+        realnode.check_host()
     state_dir = state_dir.resolve()
     if not fresh:
         running = status(state_dir)
@@ -93,6 +103,9 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
     stopped = processes.stop_all(state_dir)
     if stopped:
         _say(f"stopped {stopped} leftover processes of an earlier run of this cluster")
+    # Mounts and network of an earlier real node go first: rmtree must never reach
+    # through a mount point.
+    realnode.cleanup(state_dir)
     if state_dir.exists():
         _say(f"discarding the earlier cluster state in {state_dir}")
         shutil.rmtree(state_dir)
@@ -101,12 +114,18 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
 
     bins = binaries.ensure_all(
         ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "weed"]
+        + (["kubelet", "kube-proxy", "kube-scheduler", "coredns", "pause"] if real else [])
     )
     started = time.monotonic()
-    p = pki.create(state_dir / "pki")
+    # A real node's pods reach the API server through the `kubernetes` Service, so it
+    # listens on the node's bridge address (which exists only on this machine) instead.
+    host = realnode.NODE_IP if real else "127.0.0.1"
+    if real:
+        realnode.prepare(state_dir)
+    p = pki.create(state_dir / "pki", extra_ips=(host,) if real else (), node_clients=real)
     etcd_port, etcd_peer, api_port = free_ports(3)
     api_port = fixed_port("WARMSTART_APISERVER_PORT") or api_port
-    apiserver = f"https://127.0.0.1:{api_port}"
+    apiserver = f"https://{host}:{api_port}"
 
     _say("starting etcd")
     processes.start("etcd", [
@@ -128,8 +147,8 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
     processes.start("kube-apiserver", [
         str(bins["kube-apiserver"]),
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={host}",
+        f"--advertise-address={host}",
         f"--secure-port={api_port}",
         f"--tls-cert-file={p.serving_cert}",
         f"--tls-private-key-file={p.serving_key}",
@@ -140,7 +159,11 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
         f"--service-account-key-file={p.sa_pub}",
         f"--service-account-signing-key-file={p.sa_key}",
         # The loopback advertise address would otherwise break the `kubernetes` Endpoints.
-        "--endpoint-reconciler-type=none",
+        *([f"--kubelet-client-certificate={p.client_cert('apiserver-kubelet-client')}",
+           f"--kubelet-client-key={p.client_key('apiserver-kubelet-client')}",
+           # The Node's name resolves nowhere (and must not be asked of the host's DNS).
+           "--kubelet-preferred-address-types=InternalIP"]
+          if real else ["--endpoint-reconciler-type=none"]),
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
@@ -168,7 +191,9 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
         f"--cluster-signing-key-file={p.ca_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         # No kubelet heartbeats Node leases the way these controllers expect, and there is
-        # no pod CIDR to hand out: leave those controllers off.
+        # no pod CIDR to hand out: leave those controllers off. A real kubelet heartbeats,
+        # and its Node's not-ready taint is lifted only by the node-lifecycle controller.
+        "--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller" if real else
         "--controllers=*,-node-lifecycle-controller,-taint-eviction-controller,"
         "-node-ipam-controller,-cloud-node-lifecycle-controller",
         "--secure-port=0",
@@ -194,15 +219,21 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
     info_path.touch(mode=0o600)
     info_path.write_text(json.dumps(asdict(info), indent=2))
 
-    _say("starting node agent")
-    processes.start("node-agent", [
-        sys.executable, "-m", "warmstart_localcluster.nodeagent",
-        f"--kubeconfig={agent_kubeconfig}",
-        f"--state-dir={state_dir}",
-        f"--node-name={NODE_NAME}",
-        f"--apiserver={apiserver}",
-    ], state_dir)
-    _wait(lambda: _node_ready(info), "node agent", state_dir, timeout)
+    if real:
+        _say("starting containerd, kubelet, kube-proxy, kube-scheduler and CoreDNS")
+        realnode.start(state_dir, p, apiserver, bins["kubectl"], NODE_NAME, timeout)
+        _wait(lambda: _node_ready(info), "kubelet", state_dir, timeout)
+        _wait(lambda: _coredns_ready(info), "coredns", state_dir, timeout)
+    else:
+        _say("starting node agent")
+        processes.start("node-agent", [
+            sys.executable, "-m", "warmstart_localcluster.nodeagent",
+            f"--kubeconfig={agent_kubeconfig}",
+            f"--state-dir={state_dir}",
+            f"--node-name={NODE_NAME}",
+            f"--apiserver={apiserver}",
+        ], state_dir)
+        _wait(lambda: _node_ready(info), "node agent", state_dir, timeout)
     _wait(lambda: _default_service_account(info), "kube-controller-manager", state_dir, timeout)
     _say(f"local cluster up in {time.monotonic() - started:.1f}s; "
          f"export KUBECONFIG={admin_kubeconfig}")
@@ -211,7 +242,10 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
 
 def down(state_dir: Path) -> int:
     """Stops every process of the cluster; keeps the state directory for post-mortems."""
-    count = processes.stop_all(state_dir.resolve())
+    state_dir = state_dir.resolve()
+    realnode.stop_workloads(state_dir)
+    count = processes.stop_all(state_dir)
+    realnode.cleanup(state_dir)
     _say(f"stopped {count} processes of the local cluster at {state_dir}")
     return count
 
@@ -268,6 +302,12 @@ def _node_ready(info: ClusterInfo) -> bool:
         return False
     conditions = node.get("status", {}).get("conditions", [])  # type: ignore[attr-defined]
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _coredns_ready(info: ClusterInfo) -> bool:
+    deployment = _get_json(info, "/apis/apps/v1/namespaces/kube-system/deployments/coredns")
+    status = (deployment or {}).get("status") or {}
+    return bool(status.get("availableReplicas"))  # type: ignore[attr-defined]
 
 
 def _default_service_account(info: ClusterInfo) -> bool:

@@ -64,9 +64,22 @@ CLIENTS: dict[str, tuple[str, list[str]]] = {
     "node-agent": ("warmstart-node-agent", ["system:masters"]),
 }
 
+# The opt-in real node's identities: the Node authorizer and the bootstrap RBAC roles know
+# these names, so each gets exactly the rights the component has on any cluster.
+NODE_CLIENTS: dict[str, tuple[str, list[str]]] = {
+    "kubelet": ("system:node:warmstart-node", ["system:nodes"]),
+    "kube-proxy": ("system:kube-proxy", []),
+    "kube-scheduler": ("system:kube-scheduler", []),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["system:masters"]),
+}
 
-def create(root: Path) -> Pki:
-    """Writes a fresh PKI under root (private keys mode 0600)."""
+
+def create(root: Path, extra_ips: tuple[str, ...] = (), node_clients: bool = False) -> Pki:
+    """Writes a fresh PKI under root (private keys mode 0600).
+
+    extra_ips: further IP SANs of the serving cert (the real node's address, when the API
+    server listens there); node_clients: also issue NODE_CLIENTS.
+    """
     root.mkdir(parents=True, exist_ok=True)
     pki = Pki(root)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -103,13 +116,14 @@ def create(root: Path) -> Pki:
         x509.DNSName("kubernetes.default"),
         x509.DNSName("kubernetes.default.svc"),
         x509.DNSName("kubernetes.default.svc.cluster.local"),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
     ]
     serving = _leaf(ca_cert, ca_key, serving_key, "kube-apiserver", [], now,
                     ExtendedKeyUsageOID.SERVER_AUTH, sans)
     _write_key(pki.serving_key, serving_key)
     _write_cert(pki.serving_cert, serving)
 
-    for stem, (user, groups) in CLIENTS.items():
+    for stem, (user, groups) in {**CLIENTS, **(NODE_CLIENTS if node_clients else {})}.items():
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _leaf(ca_cert, ca_key, key, user, groups, now, ExtendedKeyUsageOID.CLIENT_AUTH, [])
         _write_key(pki.client_key(stem), key)

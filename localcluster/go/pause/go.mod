@@ -1,0 +1,3 @@
+module warmstart.dev/localcluster/pause
+
+go 1.24.0

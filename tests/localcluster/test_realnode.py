@@ -1,0 +1,234 @@
+"""The opt-in real node: containerd, runc and the kubelet run pods from images built here.
+
+Opt-in (WARMSTART_REALNODE=1): needs root, scripts/ensure-host-packages.sh and
+scripts/build-images (the trainer image). The cluster is this module's own, in its own
+state dir, brought up once for the module; the last test takes it down and checks that
+the host is as it was before.
+
+Nothing here sends a packet off the machine: that packets would be dropped is checked on
+the route tables only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests import readme
+from warmstart_localcluster import cluster, paths, processes
+from warmstart_localcluster.errors import ClusterError
+from warmstart_localcluster.realnode import containerd, images, kubelet, network
+
+pytestmark = [
+    pytest.mark.realnode,
+    pytest.mark.skipif(
+        os.environ.get("WARMSTART_REALNODE") != "1",
+        reason="real-node tests are opt-in: set WARMSTART_REALNODE=1 (root; run "
+               "scripts/ensure-host-packages.sh and scripts/build-images first)",
+    ),
+]
+
+TRAINER_IMAGE = "localhost/warmstart/trainer:dev"
+NS = "realnode-test"
+MEMORY_LIMIT = 256 * 1024 * 1024
+# A documentation address (TEST-NET-2): only looked up in route tables, never sent to.
+OFF_MACHINE = "198.51.100.7"
+
+
+@pytest.fixture(scope="module")
+def host_before() -> dict[str, list[str]]:
+    return network.snapshot()
+
+
+@pytest.fixture(scope="module")
+def node(host_before: dict[str, list[str]]) -> Iterator[cluster.ClusterInfo]:
+    if not any(p.name.startswith("trainer-") for p in images.project_archives()):
+        pytest.fail("no trainer image archive: run scripts/build-images first")
+    state = paths.cache_dir() / "realnode-test"
+    info = cluster.up(state, fresh=True, node="kubelet")
+    kubectl(info, "create", "namespace", NS)
+    wait_for(lambda: kubectl(info, "-n", NS, "get", "serviceaccount", "default",
+                             check=False), "default service account")
+    yield info
+    cluster.down(state)
+
+
+def kubectl(info: cluster.ClusterInfo, *args: str, stdin: str | None = None,
+            check: bool = True) -> str:
+    result = subprocess.run(
+        [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
+        input=stdin, capture_output=True, text=True, timeout=120, check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
+    return result.stdout if result.returncode == 0 else ""
+
+
+def wait_for(check: Any, what: str, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def apply(info: cluster.ClusterInfo, *docs: dict[str, Any]) -> None:
+    kubectl(info, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+
+def pod_phase(info: cluster.ClusterInfo, name: str) -> str:
+    out = kubectl(info, "-n", NS, "get", "pod", name, "-o", "json", check=False)
+    return str(json.loads(out)["status"].get("phase", "")) if out else ""
+
+
+def secure_pod(name: str, script: str, labels: dict[str, str] | None = None,
+               restart: str = "Never") -> dict[str, Any]:
+    """A pod as the operator makes trainer pods: every restriction the security model names."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": labels or {}},
+        "spec": {
+            "restartPolicy": restart,
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "main",
+                "image": TRAINER_IMAGE,
+                "imagePullPolicy": "Never",
+                "command": ["/bin/sh", "-c", script],
+                # Python needs a writable temp dir; the root filesystem is read-only.
+                "env": [{"name": "TMPDIR", "value": "/work"}],
+                "resources": {"limits": {"memory": str(MEMORY_LIMIT), "cpu": "500m"}},
+                "securityContext": {"readOnlyRootFilesystem": True,
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]}},
+                "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+            }],
+            "volumes": [{"name": "work", "emptyDir": {}}],
+        },
+    }
+
+
+def test_the_node_is_ready_at_the_api_servers_version(node: cluster.ClusterInfo) -> None:
+    got = json.loads(kubectl(node, "get", "node", node.node, "-o", "json"))
+    ready = {c["type"]: c["status"] for c in got["status"]["conditions"]}["Ready"]
+    assert ready == "True"
+    assert got["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.4"
+    assert got["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+    assert got["status"]["addresses"][0]["address"] == network.NODE_IP
+
+
+def test_a_trainer_pod_runs_under_every_restriction(node: cluster.ClusterInfo) -> None:
+    script = (
+        "echo uid=$(id -u); grep -E '^(CapEff|Seccomp):' /proc/self/status; "
+        "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); "
+        "[ -e /var/run/secrets/kubernetes.io/serviceaccount/token ] && echo token=yes; "
+        "touch /probe 2>/dev/null || echo rootfs=read-only; "
+        "python -m warmstart_trainer --help >/dev/null && echo trainer=ok; "
+        "echo route=$(awk '$2 == \"00000000\" {print $3}' /proc/net/route)"
+    )
+    apply(node, secure_pod("secure", script))
+    wait_for(lambda: pod_phase(node, "secure") in {"Succeeded", "Failed"}, "pod secure", 300)
+    log = kubectl(node, "-n", NS, "logs", "secure")
+    assert pod_phase(node, "secure") == "Succeeded", log
+    lines = dict(line.replace(":\t", "=").split("=", 1) for line in log.splitlines())
+    assert lines["uid"] == "10001"  # the image's user; the pod never named one
+    assert lines["CapEff"] == "0000000000000000"
+    assert lines["Seccomp"] == "2"  # filter mode: the runtime's default profile
+    assert int(lines["limit"]) == MEMORY_LIMIT
+    assert "token" not in lines
+    assert lines["rootfs"] == "read-only"
+    assert lines["trainer"] == "ok"
+    # The pod's only way out is the node's bridge address (little-endian hex in /proc).
+    assert lines["route"] == "0100F40A"
+
+
+def test_a_service_is_reached_by_its_dns_name_from_another_pod(
+    node: cluster.ClusterInfo,
+) -> None:
+    apply(
+        node,
+        secure_pod("web", "cd /work && echo served > index.html && "
+                          "exec python -m http.server 8080", labels={"app": "web"},
+                   restart="Always"),
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
+         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+    )
+    fetch = (
+        "python -c \"import time, urllib.request\n"
+        "for _ in range(60):\n"
+        "    try:\n"
+        f"        print(urllib.request.urlopen('http://web.{NS}.svc.cluster.local/').read()"
+        ".decode()); break\n"
+        "    except OSError as exc: print('retry', exc); time.sleep(1)\""
+    )
+    apply(node, secure_pod("client", fetch))
+    wait_for(lambda: pod_phase(node, "client") in {"Succeeded", "Failed"}, "pod client", 300)
+    log = kubectl(node, "-n", NS, "logs", "client")
+    assert log.strip().splitlines()[-1] == "served", log
+
+
+def test_packets_to_addresses_off_the_machine_are_dropped(node: cluster.ClusterInfo) -> None:
+    pod_ip = json.loads(kubectl(node, "-n", NS, "get", "pod", "web", "-o", "json"))[
+        "status"]["podIP"]
+    # What the kernel would do with a pod's packet to the outside, and with a host packet
+    # to an unserved pod or Service address: drop it (route type blackhole).
+    routed = subprocess.run(
+        ["ip", "route", "get", OFF_MACHINE, "from", pod_ip, "iif", network.BRIDGE],
+        capture_output=True, text=True, check=False,
+    )
+    assert routed.returncode != 0 or routed.stdout.startswith("blackhole"), routed.stdout
+    for address in ("10.244.9.9", "10.0.0.200"):
+        out = subprocess.run(["ip", "route", "get", address], capture_output=True,
+                             text=True, check=False)
+        assert out.returncode != 0 or out.stdout.startswith("blackhole"), out.stdout
+    # Pod-to-pod on the bridge is still routed normally.
+    local = subprocess.run(["ip", "route", "get", pod_ip, "from", network.NODE_IP],
+                           capture_output=True, text=True, check=True).stdout
+    assert f"dev {network.BRIDGE}" in local
+
+
+def test_a_second_real_node_does_not_take_over_the_network(
+    node: cluster.ClusterInfo, tmp_path: Path
+) -> None:
+    with pytest.raises(ClusterError, match="another real node"):
+        cluster.up(tmp_path / "second", node="kubelet")
+    assert network.owner() == node.state_dir
+    assert wait_for(lambda: "Running" in kubectl(node, "-n", NS, "get", "pod", "web"), "web")
+
+
+def test_down_leaves_nothing_behind(
+    node: cluster.ClusterInfo, host_before: dict[str, list[str]]
+) -> None:
+    state = Path(node.state_dir)
+    cluster.down(state)
+    assert network.snapshot() == host_before
+    assert containerd.mounts_under(state) == []
+    assert processes.marked_pids(state) == []
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/{kubelet.CGROUP_ROOT.strip('/')}"))
+
+
+def test_the_readme_real_node_commands() -> None:
+    # After the module's cluster is down (the bridge and ranges are one per machine). The
+    # image builds are cached by their inputs, so this rebuilds nothing when they are fresh.
+    before = network.snapshot()
+    ran = readme.run_section(
+        "Real node (opt-in)",
+        {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        readme.REPO, timeout=3600,
+    )
+    assert "KUBECONFIG=/tmp/realnode/kubeconfig" in ran[2].stdout
+    assert network.snapshot() == before  # `down`, the section's last command, cleaned up
+    assert not Path("/sys/fs/cgroup/memory", kubelet.CGROUP_ROOT.strip("/")).exists()
