@@ -1,4 +1,4 @@
-"""Prometheus metrics of the operator, served on /metrics (DESIGN.md lists them)."""
+"""Prometheus metrics of the operator, served on /metrics."""
 
 from __future__ import annotations
 
