@@ -13,6 +13,7 @@ event (the API's own timestamps have 1 s resolution). Each figure is printed bes
 previous operator's (README, N=200 tiny trainings; pacer + timers + per-reconcile LISTs).
 
     python benchmarks/operator_bench.py [--jobs 500] [--namespaces 25] [--trainings 4]
+    python benchmarks/operator_bench.py --quick   # 4 held jobs, 2 namespaces, 2 trainings
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +60,28 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (a figure the machine's load does not
+    inflate the way it inflates wall-clock latencies)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reconcile_mean_ms(port: int) -> float:
+    """Mean wall time of the operator's WarmStartJob reconciles so far, from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    total = count = 0.0
+    for line in text.splitlines():
+        if 'kind="WarmStartJob"' not in line:
+            continue
+        if line.startswith("warmstart_reconcile_duration_seconds_sum"):
+            total = float(line.split()[-1])
+        elif line.startswith("warmstart_reconcile_duration_seconds_count"):
+            count = float(line.split()[-1])
+    return 1000.0 * total / count if count else 0.0
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -77,18 +101,36 @@ class Watcher:
         self.thread.start()
 
     def _run(self) -> None:
+        resume: str | None = None
         while not self.stop.is_set():
-            stream = watch.Watch().stream(self.lister, *self.args, timeout_seconds=30)
-            for event in stream:
-                at = time.monotonic()
-                obj = event["object"]
-                if not isinstance(obj, dict):
-                    obj = client.ApiClient().sanitize_for_serialization(obj)
-                for probe, keys_of in self.probes.items():
-                    for key in keys_of(obj):
-                        self.seen[probe].setdefault(key, at)
-                if self.stop.is_set():
+            try:
+                resume = self._watch(resume)
+            except Exception:  # a dropped watch (or the cluster going down): list again
+                resume = None
+                if self.stop.wait(0.5):
                     return
+
+    def _watch(self, resume: str | None) -> str | None:
+        """One watch call; returns where the next resumes (a fresh watch would list every
+        object again, which at 500 jobs is load on the machine being measured)."""
+        w = watch.Watch()
+        # A short server timeout: the thread notices `stop` within seconds.
+        extra = {"resource_version": resume} if resume else {}
+        for event in w.stream(self.lister, *self.args, timeout_seconds=5, **extra):
+            at = time.monotonic()
+            obj = event["object"]
+            if not isinstance(obj, dict):
+                obj = client.ApiClient().sanitize_for_serialization(obj)
+            for probe, keys_of in self.probes.items():
+                for key in keys_of(obj):
+                    self.seen[probe].setdefault(key, at)
+            if self.stop.is_set():
+                break
+        return str(w.resource_version) if w.resource_version else None
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
 
 
 def key(obj: dict[str, Any]) -> str:
@@ -97,17 +139,31 @@ def key(obj: dict[str, Any]) -> str:
 
 def requests(port: int) -> tuple[float, float]:
     """(reads, writes) the operator has sent so far, from its /metrics."""
+    by_kind = request_counts(port)
+    reads = sum(v for (method, _), v in by_kind.items() if method == "GET")
+    return reads, sum(by_kind.values()) - reads
+
+
+def request_counts(port: int) -> dict[tuple[str, str], float]:
+    """{(method, resource): requests} the operator has sent so far, from its /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    reads = writes = 0.0
+    counts: dict[tuple[str, str], float] = {}
     for line in text.splitlines():
         if line.startswith("warmstart_api_requests_total{"):
-            value = float(line.split()[-1])
-            if 'method="GET"' in line:
-                reads += value
-            else:
-                writes += value
-    return reads, writes
+            labels = dict(part.split("=", 1) for part in
+                          line[line.index("{") + 1:line.index("}")].split(","))
+            key = (labels["method"].strip('"'), labels.get("resource", '""').strip('"'))
+            counts[key] = counts.get(key, 0.0) + float(line.split()[-1])
+    return counts
+
+
+def writes_by_resource(before: dict[tuple[str, str], float],
+                       after: dict[tuple[str, str], float], per: int) -> str:
+    """"PATCH warmstartjobs/status 4.0, POST events 3.0, ..." per object, writes only."""
+    rows = sorted(((after[k] - before.get(k, 0.0)) / max(1, per), k) for k in after
+                  if k[0] != "GET" and after[k] > before.get(k, 0.0))
+    return ", ".join(f"{method} {resource} {n:.1f}" for n, (method, resource) in reversed(rows))
 
 
 def wait(what: str, done: Callable[[], bool], timeout: float) -> None:
@@ -123,7 +179,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500, help="suspended WarmStartJobs")
     parser.add_argument("--namespaces", type=int, default=25)
     parser.add_argument("--trainings", type=int, default=4, help="tiny real trainings")
+    parser.add_argument("--quick", action="store_true",
+                        help="4 held jobs over 2 namespaces and 2 trainings (what CI runs)")
+    parser.add_argument("--operator-log", type=Path, default=None,
+                        help="keep the operator's log here (it is deleted with the cluster)")
     args = parser.parse_args()
+    if args.quick:
+        args.jobs, args.namespaces, args.trainings = 4, 2, 2
     with tempfile.TemporaryDirectory(prefix="warmstart-opbench-") as tmp:
         state = Path(tmp) / "cluster"
         info = cluster.up(state, fresh=True)
@@ -200,7 +262,9 @@ def run(info: cluster.ClusterInfo, tmp: Path, args: argparse.Namespace) -> None:
         operator.terminate()
         operator.wait(timeout=30)
         for w in (jobs, trains, lineages):
-            w.stop.set()
+            w.close()
+        if args.operator_log:
+            shutil.copyfile(tmp / "operator.log", args.operator_log)
 
 
 def _up(port: int) -> bool:
@@ -215,7 +279,9 @@ def measure(args: argparse.Namespace, namespaces: list[str], custom: client.Cust
             operator: subprocess.Popen[bytes], port: int, jobs: Watcher, trains: Watcher,
             lineages: Watcher) -> None:
     # 1. Suspended jobs: the operator's reaction, its writes and its memory.
+    counts_before = request_counts(port)
     _, writes_before = requests(port)
+    cpu_before = cpu_seconds(operator.pid)
     created: dict[str, float] = {}
     started = time.monotonic()
     for i in range(args.jobs):
@@ -226,8 +292,11 @@ def measure(args: argparse.Namespace, namespaces: list[str], custom: client.Cust
     wait("every suspended job's first status", lambda: all(
         k in jobs.seen["status"] for k in created), 600)
     react = [jobs.seen["status"][k] - t for k, t in created.items()]
+    counts_held = request_counts(port)
     _, writes_after = requests(port)
     held_rss = rss_mib(operator.pid)
+    cpu_held = cpu_seconds(operator.pid)
+    held_cpu = (cpu_held - cpu_before) / max(1, args.jobs)
     held_writes = (writes_after - writes_before) / max(1, args.jobs)
     print(f"suspended: {args.jobs} WarmStartJobs over {len(namespaces)} namespaces, all parked "
           f"in {time.monotonic() - started:.0f}s")
@@ -249,6 +318,8 @@ def measure(args: argparse.Namespace, namespaces: list[str], custom: client.Cust
                                              "run").get("status") or {}).get("phase")
         in ("Succeeded", "Rejected", "Failed") for k in trained), 120)
     time.sleep(2)  # the last events of each job's end
+    counts_end = request_counts(port)
+    life_cpu = (cpu_seconds(operator.pid) - cpu_held) / max(1, args.trainings)
     _, writes_end = requests(port)
     life_writes = (writes_end - writes_after) / max(1, args.trainings)
 
@@ -278,6 +349,13 @@ def measure(args: argparse.Namespace, namespaces: list[str], custom: client.Cust
     print(f"{'':{width}}  {'now':>10}  before (README) / target")
     for label, now, before in rows:
         print(f"{label:{width}}  {now:>10}  {before}")
+    print(f"operator CPU per suspended job {held_cpu * ms:.0f} ms, per trained job "
+          f"{life_cpu * ms:.0f} ms; mean WarmStartJob reconcile {reconcile_mean_ms(port):.0f} ms; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print()
+    print("writes per suspended job:  " + writes_by_resource(counts_before, counts_held, args.jobs))
+    print("writes per trained job:    " + writes_by_resource(counts_held, counts_end,
+                                                           args.trainings))
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def test_benchmark_commands(tmp_path: Path) -> None:
             "python benchmarks/trainer_bench.py": (
                 "--quick --sizes 32 --warm-epochs 1 --cold-epochs 1 "
                 f"--throughput-examples 16 --workdir {tmp_path / 'trainer'}"),
-            "python benchmarks/operator_bench.py": "--jobs 4 --namespaces 2",
+            "python benchmarks/operator_bench.py": "--quick",
             "python benchmarks/gpu_check.py": (
                 "--dry-run-on-cpu --tiny --train-examples 64 --check-examples 32"),
         }, timeout=1200)

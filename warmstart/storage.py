@@ -1,9 +1,10 @@
-"""Object storage: the one module of the project that talks to S3 (and imports boto3).
+"""Object storage: the project's one way to S3 (storage_base.py, the only importer of
+boto3, holds its errors, URIs, settings and client; this module the operations).
 
 Everything else names objects by URI and calls ``Storage``. ``s3://bucket/key`` goes to an
 S3-compatible server through boto3, with parallel multipart uploads and parallel ranged
 downloads (boto3's transfer manager); ``file:///abs/path`` goes to the local filesystem, for
-hand runs and tests that need no server. botocore's exceptions never leave this module: they
+hand runs and tests that need no server. botocore's exceptions never leave these two modules: they
 become ``StorageError`` subclasses whose messages name the URI and what went wrong, and never
 contain a credential.
 """
@@ -11,237 +12,45 @@ contain a credential.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import shutil
 import tempfile
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-import boto3
-import botocore.config
-import botocore.exceptions
-from boto3.s3.transfer import TransferConfig
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from warmstart import record
+from warmstart.storage_base import (
+    AccessDeniedError,
+    CredentialsError,
+    InvalidURIError,
+    MiB,
+    ObjectNotFoundError,
+    S3Location,
+    S3Settings,
+    StorageError,
+    StorageUnavailableError,
+    join,
+    local_path,
+    make_s3_client,
+    parse_s3_uri,
+    scheme,
+    translate_error,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-log = logging.getLogger(__name__)
+# The names callers import from here; their definitions live in storage_base.py.
+__all__ = [
+    "AccessDeniedError", "CredentialsError", "InvalidURIError", "ObjectInfo",
+    "ObjectNotFoundError", "S3Location", "S3Settings", "Storage", "StorageError",
+    "StorageUnavailableError", "join", "parse_s3_uri", "scheme", "translate_error",
+]
 
-_MiB = 1024 * 1024
 _T = TypeVar("_T")
-
-
-class StorageError(Exception):
-    """An object-storage operation failed; the message names the URI."""
-
-
-class InvalidURIError(StorageError):
-    """A URI this module cannot address."""
-
-
-class ObjectNotFoundError(StorageError):
-    pass
-
-
-class AccessDeniedError(StorageError):
-    pass
-
-
-class StorageUnavailableError(StorageError):
-    """The server could not be reached or kept failing (network, endpoint, throttling)."""
-
-
-class CredentialsError(StorageError):
-    """No usable credentials, or the server rejected them."""
-
-
-# --- URIs ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    key: str
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-def parse_s3_uri(uri: str) -> S3Location:
-    """``s3://bucket/key`` -> (bucket, key). The key may be empty (the bucket's root)."""
-    parsed = urllib.parse.urlsplit(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise InvalidURIError(f"{uri!r}: not an s3://bucket/key URI")
-    if parsed.query or parsed.fragment:
-        raise InvalidURIError(f"{uri!r}: s3 URIs take no query or fragment")
-    return S3Location(bucket=parsed.netloc, key=parsed.path.lstrip("/"))
-
-
-def _local_path(uri: str) -> Path:
-    parsed = urllib.parse.urlsplit(uri)
-    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-        raise InvalidURIError(f"{uri!r}: not a file:///absolute/path URI")
-    return Path(urllib.parse.unquote(parsed.path))
-
-
-def scheme(uri: str) -> str:
-    value = urllib.parse.urlsplit(uri).scheme
-    if value not in ("s3", "file"):
-        raise InvalidURIError(f"{uri!r}: unsupported scheme {value!r}; use s3:// or file:///")
-    return value
-
-
-def join(prefix: str, name: str) -> str:
-    return record.ensure_prefix(prefix) + name
-
-
-# --- settings ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """How to reach the S3 server. ``repr`` hides the secret so it can never be logged."""
-
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    # Path-style addressing works with every S3-compatible server (SeaweedFS, MinIO) and
-    # with bucket names that are not valid DNS labels; AWS still accepts it.
-    addressing_style: Literal["auto", "virtual", "path"] = "path"
-    max_concurrency: int = 8
-    multipart_threshold: int = 16 * _MiB
-    multipart_chunksize: int = 16 * _MiB
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 60.0
-    max_attempts: int = 5
-
-    def __repr__(self) -> str:
-        return (
-            f"S3Settings(endpoint_url={self.endpoint_url!r}, region={self.region!r}, "
-            f"access_key_id={'set' if self.access_key_id else 'unset'}, "
-            f"secret_access_key={'set' if self.secret_access_key else 'unset'})"
-        )
-
-    __str__ = __repr__
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
-        """Read the standard AWS variables (and ``S3_ENDPOINT``, which some charts set)."""
-        env = os.environ if env is None else env
-        endpoint = (
-            env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or env.get("S3_ENDPOINT")
-        )
-        return cls(
-            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-            session_token=env.get("AWS_SESSION_TOKEN") or None,
-            endpoint_url=endpoint or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            max_concurrency=int(env.get("WARMSTART_S3_CONCURRENCY", "8")),
-        )
-
-    def transfer_config(self) -> TransferConfig:
-        return TransferConfig(
-            multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=self.multipart_chunksize,
-            max_concurrency=self.max_concurrency,
-            use_threads=True,
-        )
-
-
-def make_s3_client(settings: S3Settings) -> S3Client:
-    config = botocore.config.Config(
-        region_name=settings.region,
-        signature_version="s3v4",
-        s3={"addressing_style": settings.addressing_style},
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
-        connect_timeout=settings.connect_timeout_s,
-        read_timeout=settings.read_timeout_s,
-        max_pool_connections=max(10, settings.max_concurrency * 2),
-        # Newer botocore adds CRC checksums to every request by default; several S3-compatible
-        # servers reject or mishandle them. Integrity comes from the manifest's sha256 anyway.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    try:
-        session = boto3.session.Session(
-            aws_access_key_id=settings.access_key_id,
-            aws_secret_access_key=settings.secret_access_key,
-            aws_session_token=settings.session_token,
-            region_name=settings.region,
-        )
-        return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
-    except (botocore.exceptions.BotoCoreError, ValueError) as exc:
-        raise StorageError(f"could not create the S3 client: {_describe(exc)}") from None
-
-
-# --- errors --------------------------------------------------------------------------------
-
-_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
-_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}
-_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
-
-
-def _describe(exc: BaseException) -> str:
-    # botocore messages carry the operation and error code, never the credentials; still,
-    # keep only the first line so a server that echoes request details cannot spill them.
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def translate_error(exc: Exception, uri: str, action: str) -> StorageError:
-    """The project's exception for a boto3/botocore failure while ``action``-ing ``uri``."""
-    if isinstance(exc, StorageError):
-        return exc
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-        message = error.get("Message") or code or status
-        if code in _NOT_FOUND or status == "404":
-            what = "bucket" if code == "NoSuchBucket" else "object"
-            return ObjectNotFoundError(f"{uri}: {what} not found ({action})")
-        if code in _BAD_CREDENTIALS:
-            return CredentialsError(f"{uri}: credentials rejected while {action}: {code}")
-        if code in _DENIED or status == "403":
-            return AccessDeniedError(f"{uri}: access denied while {action} ({code or status})")
-        if status.startswith("5") or code in {"SlowDown", "ServiceUnavailable", "RequestTimeout"}:
-            return StorageUnavailableError(f"{uri}: server error while {action}: {code} {message}")
-        return StorageError(f"{uri}: {action} failed: {code} {message}".rstrip())
-    if isinstance(
-        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
-    ):
-        return CredentialsError(
-            f"{uri}: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        )
-    if isinstance(
-        exc,
-        botocore.exceptions.EndpointConnectionError
-        | botocore.exceptions.ConnectTimeoutError
-        | botocore.exceptions.ReadTimeoutError
-        | botocore.exceptions.ConnectionClosedError,
-    ):
-        return StorageUnavailableError(
-            f"{uri}: storage unreachable while {action}: {_describe(exc)}"
-        )
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return StorageError(f"{uri}: {action} failed: {_describe(exc)}")
-    if isinstance(exc, FileNotFoundError):
-        return ObjectNotFoundError(f"{uri}: not found ({action})")
-    if isinstance(exc, PermissionError):
-        return AccessDeniedError(f"{uri}: permission denied while {action}")
-    if isinstance(exc, OSError):
-        return StorageError(f"{uri}: {action} failed: {exc.strerror or exc}")
-    raise exc
 
 
 # --- the storage facade --------------------------------------------------------------------
@@ -284,7 +93,7 @@ class Storage:
 
     def put_bytes(self, uri: str, data: bytes, *, content_type: str | None = None) -> None:
         if scheme(uri) == "file":
-            self._run(uri, "writing", lambda: _atomic_write(_local_path(uri), data))
+            self._run(uri, "writing", lambda: _atomic_write(local_path(uri), data))
             return
         loc = parse_s3_uri(uri)
         extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
@@ -296,7 +105,7 @@ class Storage:
 
     def get_bytes(self, uri: str) -> bytes:
         if scheme(uri) == "file":
-            return self._run(uri, "reading", lambda: _local_path(uri).read_bytes())
+            return self._run(uri, "reading", lambda: local_path(uri).read_bytes())
         loc = parse_s3_uri(uri)
 
         def read() -> bytes:
@@ -308,11 +117,11 @@ class Storage:
 
         return self._run(uri, "reading", read)
 
-    def iter_chunks(self, uri: str, chunk_size: int = _MiB) -> Iterator[bytes]:
+    def iter_chunks(self, uri: str, chunk_size: int = MiB) -> Iterator[bytes]:
         """Stream an object's content (hashing without a local copy)."""
         if scheme(uri) == "file":
             try:
-                with _local_path(uri).open("rb") as handle:
+                with local_path(uri).open("rb") as handle:
                     yield from iter(lambda: handle.read(chunk_size), b"")
             except OSError as exc:
                 raise translate_error(exc, uri, "reading") from None
@@ -335,7 +144,7 @@ class Storage:
     def upload_file(self, path: Path, uri: str) -> None:
         """Upload a local file; large ones go as parallel multipart uploads."""
         if scheme(uri) == "file":
-            target = _local_path(uri)
+            target = local_path(uri)
             self._run(uri, "writing", lambda: _atomic_copy(path, target))
             return
         loc = parse_s3_uri(uri)
@@ -359,7 +168,7 @@ class Storage:
         tmp = Path(tmp_name)
         try:
             if scheme(uri) == "file":
-                self._run(uri, "reading", lambda: shutil.copyfile(_local_path(uri), tmp))
+                self._run(uri, "reading", lambda: shutil.copyfile(local_path(uri), tmp))
             else:
                 loc = parse_s3_uri(uri)
                 self._run(
@@ -394,7 +203,7 @@ class Storage:
 
     def exists(self, uri: str) -> bool:
         if scheme(uri) == "file":
-            return _local_path(uri).is_file()
+            return local_path(uri).is_file()
         loc = parse_s3_uri(uri)
         try:
             self.s3.head_object(Bucket=loc.bucket, Key=loc.key)
@@ -408,7 +217,7 @@ class Storage:
     def list(self, prefix_uri: str) -> list[ObjectInfo]:
         """Every object under ``prefix_uri`` (recursively), sorted by URI."""
         if scheme(prefix_uri) == "file":
-            root = _local_path(prefix_uri)
+            root = local_path(prefix_uri)
             if not root.is_dir():
                 return []
             return sorted(
@@ -436,7 +245,7 @@ class Storage:
     def delete(self, uri: str) -> None:
         """Delete one object; deleting a missing object is not an error."""
         if scheme(uri) == "file":
-            self._run(uri, "deleting", lambda: _local_path(uri).unlink(missing_ok=True))
+            self._run(uri, "deleting", lambda: local_path(uri).unlink(missing_ok=True))
             return
         loc = parse_s3_uri(uri)
         self._run(uri, "deleting", lambda: self.s3.delete_object(Bucket=loc.bucket, Key=loc.key))
@@ -447,7 +256,7 @@ class Storage:
         if scheme(prefix_uri) == "file":
             for info in objects:
                 self.delete(info.uri)
-            root = _local_path(prefix_uri)
+            root = local_path(prefix_uri)
             if root.is_dir():
                 shutil.rmtree(root, ignore_errors=True)
             return len(objects)

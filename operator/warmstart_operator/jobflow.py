@@ -23,7 +23,6 @@ from warmstart import record, trainspec
 from warmstart.api.conditions import JobConditionType, JobReason, set_condition
 from warmstart.api.constants import (
     TERMINAL_JOB_PHASES,
-    ConditionStatus,
     JobPhase,
     JobPromotion,
     VersionPhase,
@@ -31,14 +30,14 @@ from warmstart.api.constants import (
 from warmstart.api.modellineage import ModelLineage
 from warmstart.api.warmstartjob import (
     JobOutput,
-    ResolvedParent,
     WarmStartJobSpec,
     WarmStartJobStatus,
 )
-from warmstart.storage import ObjectNotFoundError, StorageError
+from warmstart.storage import StorageError
 from warmstart_operator import (
     builders,
     failpoints,
+    jobinputs,
     lineage_index,
     naming,
     objectstore,
@@ -49,6 +48,7 @@ from warmstart_operator.cluster import Cluster
 from warmstart_operator.config import OperatorConfig
 from warmstart_operator.jobindex import JobsOf, queue_position
 from warmstart_operator.jobsteps import (
+    SAFETY_NET_SECONDS,
     Failure,
     Wait,
     job_outcome,
@@ -61,10 +61,6 @@ from warmstart_operator.outcome import Outcome, condition, parse_time
 from warmstart_operator.workqueue import Key
 
 log = logging.getLogger("warmstart.jobs")
-
-# A job waiting on something no event announces (a lineage about to be created, a verdict
-# whose event was missed) is looked at again after this long.
-SAFETY_NET_SECONDS = 30.0
 
 
 class JobReconciler:
@@ -192,23 +188,25 @@ class JobReconciler:
                 raise Failure(refusal.reason, refusal.message)
             # Object storage is read once per job, here: a Queued job waits without
             # touching S3 again.
-            store = self._storage(ns, lineage)
-            parent = self._resolve_parent(spec, lineage, store)
-            self._check_dataset(store, spec)
+            store = jobinputs.storage(self.stores, ns, lineage)
+            parent = jobinputs.resolve_parent(spec, lineage, store)
+            jobinputs.check_dataset(store, spec)
             step.parent = parent
             step.phase = JobPhase.PENDING
             step.conditions = set_condition(step.conditions or [], condition(
                 JobConditionType.PARENT_RESOLVED, True, JobReason.PARENT_RESOLVED,
                 f"parent {parent.version} ({parent.manifest_digest}) verified", generation,
                 now))
-            out.event(JobReason.PARENT_RESOLVED, f"Parent {parent.version} at {parent.uri} "
-                      f"verified ({parent.manifest_digest})")
+            # No Event here: the condition says it, and TrainingStarted names the parent
+            # (one Event fewer per job keeps a job's life at 10 API writes).
             # Persist the resolution before creating anything: the next step trains from
             # exactly this parent even if serving changes in between.
             out.after_write.append(
                 lambda: failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED))
-            out.look_again(0.0)
-            return
+            if not spec.suspend:
+                out.look_again(0.0)
+                return
+            # A suspended job creates nothing: it parks in the same write.
         if spec.suspend:
             step.phase = JobPhase.QUEUED
             step.conditions = set_condition(step.conditions or [], condition(
@@ -259,7 +257,8 @@ class JobReconciler:
         step.start_time = step.start_time or now
         if created is not None:
             out.event("TrainingStarted", f"Created Job {job['metadata']['name']} to train "
-                      f"{tspec.version} from {parent.version}")
+                      f"{tspec.version} from {parent.version} at {parent.uri} "
+                      f"({parent.manifest_digest}, verified)")
             self.metrics.jobs_started.labels(namespace=wsj["metadata"]["namespace"]).inc()
         out.look_again(self.config.poll_seconds * 6)
 
@@ -270,7 +269,7 @@ class JobReconciler:
         meta = wsj["metadata"]
         version = naming.version_name(meta["name"])
         uri = record.version_uri(lineage.spec.storage.uri, version)
-        store = self._storage(meta["namespace"], lineage)
+        store = jobinputs.storage(self.stores, meta["namespace"], lineage)
         try:
             child = objectstore.read_manifest(store, uri)
         except (StorageError, record.RecordError) as exc:
@@ -321,12 +320,13 @@ class JobReconciler:
             JobConditionType.GATE_PASSED, passed, gate_reason or "Unknown", gate_message,
             generation, now))
         step.completion_time = now
-        out.event("VersionRegistered", f"Version {version} recorded in lineage "
-                  f"{lineage.metadata['name']} ({entry.manifest_digest})")
+        # One Event for the end of the run, whatever the verdict.
+        recorded = (f"Version {version} recorded in lineage {lineage.metadata['name']} "
+                    f"({entry.manifest_digest})")
         if not passed:
             step.phase = JobPhase.REJECTED
             self.metrics.jobs_finished.labels(namespace=ns, result="Rejected").inc()
-            out.event("GateRejected", f"Version {version} rejected: {gate_message}",
+            out.event("GateRejected", f"{recorded}; rejected by the gate: {gate_message}",
                       warning=True)
             return
         policy = policy_of(spec, lineage)
@@ -342,58 +342,16 @@ class JobReconciler:
         step.phase = JobPhase.SUCCEEDED
         self.metrics.jobs_finished.labels(namespace=ns, result="Succeeded").inc()
         if promoted:
-            out.event("Promoted", f"Version {version} passed the gate and is being rolled out")
+            out.event("Promoted", f"{recorded}; it passed the gate and is being rolled out")
+        else:
+            out.event("VersionRegistered", f"{recorded}; it passed the gate (promotion policy "
+                      f"{policy.value})")
 
     # -- helpers ----------------------------------------------------------------------
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         # Two workers may admit jobs of one lineage at once: one admission at a time.
         with self._guard:
             return self._lineage_locks[key]
-
-    def _storage(self, namespace: str, lineage: ModelLineage) -> objectstore.ObjectStore:
-        try:
-            return self.stores.get(namespace, lineage.spec.storage.secret_ref.name)
-        except objectstore.CredentialsMissing as exc:
-            raise Failure(JobReason.STORAGE_SECRET_NOT_FOUND, str(exc)) from None
-
-    def _resolve_parent(self, spec: WarmStartJobSpec, lineage: ModelLineage,
-                        store: objectstore.ObjectStore) -> ResolvedParent:
-        try:
-            choice = lineage_index.resolve_parent(spec.parent, lineage.status)
-        except lineage_index.ParentUnresolved as exc:
-            if exc.reason == JobReason.NO_SERVING_VERSION and not _lineage_broken(lineage):
-                raise Wait(exc.reason, "the lineage has not registered its base yet; "
-                           "waiting", SAFETY_NET_SECONDS) from None
-            raise Failure(exc.reason, str(exc)) from None
-        try:
-            read = objectstore.read_manifest(store, choice.uri)
-        except ObjectNotFoundError:
-            raise Failure(JobReason.PARENT_MANIFEST_UNREADABLE,
-                          f"no manifest.json under parent {choice.uri}") from None
-        except StorageError as exc:
-            raise Failure(JobReason.PARENT_MANIFEST_UNREADABLE,
-                          f"cannot read the parent manifest at {choice.uri}: {exc}") from None
-        except record.RecordError as exc:
-            raise Failure(JobReason.PARENT_MANIFEST_UNREADABLE, str(exc)) from None
-        if choice.digest and read.digest != choice.digest:
-            raise Failure(JobReason.PARENT_DIGEST_MISMATCH,
-                          f"parent manifest at {choice.uri} hashes to {read.digest}, expected "
-                          f"{choice.digest}: it was altered or the digest is wrong")
-        return ResolvedParent(version=choice.version, uri=choice.uri,
-                              manifest_digest=read.digest)
-
-    def _check_dataset(self, store: objectstore.ObjectStore, spec: WarmStartJobSpec) -> None:
-        for field_name, uri in (("trainURI", spec.dataset.train_uri),
-                                ("validationURI", spec.dataset.validation_uri)):
-            if not uri:
-                continue
-            try:
-                found = store.exists(uri)
-            except StorageError as exc:
-                raise Failure("DatasetUnreadable", f"spec.dataset.{field_name} {uri}: {exc}"
-                              ) from None
-            if not found:
-                raise Failure("DatasetNotFound", f"spec.dataset.{field_name}: no object at {uri}")
 
     def _fail(self, wsj: dict[str, Any], step: WarmStartJobStatus, out: Outcome, reason: str,
               message: str, now: dt.datetime) -> None:
@@ -408,10 +366,3 @@ class JobReconciler:
         log.info("WarmStartJob %s/%s failed: %s: %s", meta["namespace"], meta["name"], reason,
                  message)
 
-
-def _lineage_broken(lineage: ModelLineage) -> bool:
-    """True when the lineage reports it cannot read its base: waiting would not help."""
-    for cond in (lineage.status.conditions if lineage.status else None) or []:
-        if cond.type == "Degraded" and cond.status == ConditionStatus.TRUE:
-            return True
-    return False

@@ -18,6 +18,10 @@ from warmstart_operator import gate, lineage_index
 from warmstart_operator.metrics import Metrics
 from warmstart_operator.objectstore import ReadManifest
 
+# A job waiting on something no event announces (a lineage about to be created, a verdict
+# whose event was missed) is looked at again after this long.
+SAFETY_NET_SECONDS = 30.0
+
 
 class Wait(Exception):
     """Not ready yet (e.g. the lineage is still registering its base): stay Pending."""

@@ -52,11 +52,19 @@ def _translate(exc: ApiException, verb: str, what: str) -> KubeError:
     return KubeError(f"{verb} {what} failed: {exc.status} {exc.reason}: {body}")
 
 
+def resource_of(path: str) -> str:
+    """The resource a request path addresses, with its subresource: "warmstartjobs/status"
+    for /apis/warmstart.dev/v1alpha1/namespaces/ns/warmstartjobs/name/status."""
+    parts = path.strip("/").split("/")
+    rest = parts[parts.index("namespaces") + 2:] if "namespaces" in parts else parts[-2:]
+    return "/".join(rest[:1] + rest[2:3]) if rest else path
+
+
 class Kube:
     """Thin REST helper over the official client: dicts in, dicts out, counted calls."""
 
     def __init__(self, api_client: client.ApiClient,
-                 on_request: Callable[[str], None] | None = None) -> None:
+                 on_request: Callable[[str, str], None] | None = None) -> None:
         self.api = api_client
         self.requests = 0
         self.on_request = on_request
@@ -83,7 +91,7 @@ class Kube:
         with self._count_lock:
             self.requests += 1
         if self.on_request is not None:
-            self.on_request(method)
+            self.on_request(method, resource_of(path))
         try:
             resp = self.api.call_api(
                 path, method,

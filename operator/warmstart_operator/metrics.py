@@ -1,4 +1,4 @@
-"""Prometheus metrics of the operator, served on /metrics (DESIGN.md lists them)."""
+"""Prometheus metrics of the operator, served on /metrics."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class Metrics:
                                             "Time per reconcile", ["kind"], registry=r)
         self.api_requests = Counter("warmstart_api_requests",
                                     "Requests the operator's reconcilers sent to the API server, "
-                                    "by HTTP method (anything but GET is a write)", ["method"],
+                                    "by HTTP method (anything but GET is a write) and resource",
+                                    ["method", "resource"],
                                     registry=r)
         self.reconcile_errors = Counter("warmstart_reconcile_errors_total",
                                         "Reconciles that raised", ["kind"], registry=r)
@@ -60,8 +61,8 @@ class Metrics:
             "Delay before the next retry of an object whose reconciles keep failing (absent: "
             "its last reconcile succeeded)", ["kind", "namespace", "name"], registry=r)
 
-    def count_request(self, method: str) -> None:
-        self.api_requests.labels(method=method.upper()).inc()
+    def count_request(self, method: str, resource: str) -> None:
+        self.api_requests.labels(method=method.upper(), resource=resource).inc()
 
     def set_backoff(self, kind: str, namespace: str, name: str, seconds: float) -> None:
         self.reconcile_backoff.labels(kind=kind, namespace=namespace, name=name).set(seconds)

@@ -17,13 +17,14 @@ from kubernetes import client
 
 from tests.chart.conftest import CHART, Helm
 from tests.conftest import LocalCluster, wait_for
-from tests.operator.conftest import (
+from tests.operator.kit import (
+    Api,
     TinyLineage,
     lineage_manifest,
     s3_secret,
+    served_lineage,
     wsj_manifest,
 )
-from tests.operator.test_story import Api, served_lineage
 from warmstart_localcluster.ports import free_ports
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"

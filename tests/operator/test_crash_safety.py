@@ -12,15 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import LocalCluster, wait_for
-from tests.operator.conftest import (
-    OperatorProcess,
-    TinyLineage,
-    lineage_manifest,
-    s3_secret,
-    server_deployment,
-    wsj_manifest,
-)
-from tests.operator.test_story import Api
+from tests.operator import kit
 from warmstart_operator import failpoints
 
 BOUNDARIES = [
@@ -32,22 +24,21 @@ BOUNDARIES = [
 
 
 def test_killed_at_every_phase_boundary(
-    cluster: LocalCluster, namespace: str, crds: None, tiny_lineage: TinyLineage,
-    tmp_path: Path,
+    cluster: LocalCluster, namespace: str, api: kit.Api, crds: None,
+    tiny_lineage: kit.TinyLineage, tmp_path: Path,
 ) -> None:
-    api = Api(cluster, namespace)
-    s3_secret(cluster, namespace)
-    api.apps.create_namespaced_deployment(namespace, server_deployment("reviews-server"))
-    op = OperatorProcess(cluster, namespace, tmp_path / "operator.log")
+    api.s3_secret()
+    api.apps.create_namespaced_deployment(namespace, kit.server_deployment("reviews-server"))
+    op = kit.OperatorProcess(cluster, namespace, tmp_path / "operator.log")
     crashes = []
     try:
         for index, boundary in enumerate(BOUNDARIES):
             op.extra_env = {failpoints.ENV: ",".join(BOUNDARIES[index:])}
             op.start()
             if index == 0:
-                api.create("modellineages", lineage_manifest("reviews", tiny_lineage,
+                api.create("modellineages", kit.lineage_manifest("reviews", tiny_lineage,
                                                              serving="reviews-server"))
-                api.create("warmstartjobs", wsj_manifest("reviews-week1", tiny_lineage,
+                api.create("warmstartjobs", kit.wsj_manifest("reviews-week1", tiny_lineage,
                                                          "week1"))
             assert op.proc is not None
             code = wait_for(f"the operator to die {boundary}", op.proc.poll, timeout=300)

@@ -5,30 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from kubernetes import client
 
 from tests.conftest import LocalCluster, wait_for
-from tests.operator.conftest import (
-    OperatorProcess,
-    TinyLineage,
-    lineage_manifest,
-    wsj_manifest,
-)
-from tests.operator.test_story import Api
+from tests.operator import kit
 from tests.trainer.support import make_tiny_base
 from warmstart.storage import S3Settings, Storage
 
 
 @pytest.fixture
-def tenant_buckets(cluster: LocalCluster, tmp_path: Path) -> Iterator[dict[str, TinyLineage]]:
+def tenant_buckets(cluster: LocalCluster, tmp_path: Path) -> Iterator[dict[str, kit.TinyLineage]]:
     from warmstart_trainer.publish import publish_base
 
     admin = cluster.s3_client()
-    made: dict[str, TinyLineage] = {}
+    made: dict[str, kit.TinyLineage] = {}
     for tenant in ("tenant-a", "tenant-b"):
         admin.create_bucket(Bucket=tenant)
         store = Storage(S3Settings.from_env(cluster.s3_env(tenant)))
@@ -39,7 +32,7 @@ def tenant_buckets(cluster: LocalCluster, tmp_path: Path) -> Iterator[dict[str, 
         for key in ("week1-train", "week1-val", "holdout"):
             data[key] = f"s3://{tenant}/data/{key}.jsonl"
             store.put_bytes(data[key], b'{"text": "good film", "label": "positive"}\n')
-        made[tenant] = TinyLineage(tenant, base_uri, digest, data, store)
+        made[tenant] = kit.TinyLineage(tenant, base_uri, digest, data, store)
     try:
         yield made
     finally:
@@ -62,57 +55,46 @@ def second_namespace(cluster: LocalCluster, namespace: str) -> Iterator[str]:
         core.delete_namespace(name)
 
 
-def condition(api: Api, kind: str) -> dict[str, Any] | None:
-    for c in api.lineage_status().get("conditions") or []:
-        if c["type"] == kind and c["status"] == "True":
-            return dict(c)
-    return None
-
-
 def test_tenants_are_isolated(
     cluster: LocalCluster, namespace: str, second_namespace: str, crds: None,
-    tenant_buckets: dict[str, TinyLineage], tmp_path: Path,
+    tenant_buckets: dict[str, kit.TinyLineage], tmp_path: Path,
 ) -> None:
-    ops = [OperatorProcess(cluster, ns, tmp_path / f"operator-{ns}.log")
+    ops = [kit.OperatorProcess(cluster, ns, tmp_path / f"operator-{ns}.log")
            for ns in (namespace, second_namespace)]
     for op in ops:
         op.start()
     try:
-        a, b = Api(cluster, namespace), Api(cluster, second_namespace)
+        a, b = kit.Api(cluster, namespace), kit.Api(cluster, second_namespace)
         for api, tenant, secret in ((a, "tenant-a", "a-s3"), (b, "tenant-b", "b-s3")):
             api.core.create_namespaced_secret(api.ns, {
                 "metadata": {"name": secret}, "stringData": cluster.s3_env(tenant)})
         # Tenant B's lineage, with B's Secret and bucket: registers its base.
-        lineage_b = lineage_manifest("reviews", tenant_buckets["tenant-b"])
+        lineage_b = kit.lineage_manifest("reviews", tenant_buckets["tenant-b"])
         lineage_b["spec"]["storage"]["secretRef"]["name"] = "b-s3"
         b.create("modellineages", lineage_b)
         wait_for("B's base", lambda: b.lineage_status().get("versions"), timeout=60)
 
         # 1. A job in A cannot name B's lineage: references are same-namespace only.
-        job = wsj_manifest("cross-lineage", tenant_buckets["tenant-a"], "week1")
+        job = kit.wsj_manifest("cross-lineage", tenant_buckets["tenant-a"], "week1")
         a.create("warmstartjobs", job)
-        assert a.finished("cross-lineage") == "Failed"
-        cond = next(c for c in a.get("warmstartjobs", "cross-lineage")["status"]["conditions"]
-                    if c["type"] == "Failed")
+        cond = a.failed_condition("cross-lineage")
         assert cond["reason"] == "LineageNotFound"
 
         # 2. A lineage in A cannot use B's Secret by name.
-        stolen_secret = lineage_manifest("reviews", tenant_buckets["tenant-a"])
+        stolen_secret = kit.lineage_manifest("reviews", tenant_buckets["tenant-a"])
         stolen_secret["spec"]["storage"]["secretRef"]["name"] = "b-s3"
         a.create("modellineages", stolen_secret)
-        cond = wait_for("StorageSecretNotFound", lambda: condition(a, "Degraded"), timeout=60)
+        cond = a.degraded("reviews", timeout=60)
         assert cond["reason"] == "StorageSecretNotFound"
         assert 'Secret "b-s3" not found' in cond["message"]
 
         # 3. With its own Secret, A still cannot read B's bucket: the credentials are scoped.
         a.patch_lineage({"storage": {"secretRef": {"name": "a-s3"}}})
-        steal = wsj_manifest("cross-bucket", tenant_buckets["tenant-a"], "week1")
+        steal = kit.wsj_manifest("cross-bucket", tenant_buckets["tenant-a"], "week1")
         steal["spec"]["parent"] = {"uri": tenant_buckets["tenant-b"].base_uri,
                                    "digest": tenant_buckets["tenant-b"].base_digest}
         a.create("warmstartjobs", steal)
-        assert a.finished("cross-bucket") == "Failed"
-        cond = next(c for c in a.get("warmstartjobs", "cross-bucket")["status"]["conditions"]
-                    if c["type"] == "Failed")
+        cond = a.failed_condition("cross-bucket")
         assert cond["reason"] == "ParentManifestUnreadable"
         assert "access denied" in cond["message"].lower() or "403" in cond["message"]
         assert a.batch.list_namespaced_job(namespace).items == []

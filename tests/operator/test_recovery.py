@@ -5,16 +5,8 @@ from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
 
-from tests.conftest import LocalCluster, wait_for
-from tests.operator.conftest import (
-    OperatorProcess,
-    TinyLineage,
-    lineage_manifest,
-    s3_secret,
-    server_deployment,
-    wsj_manifest,
-)
-from tests.operator.test_story import GROUP, VERSION, Api
+from tests.conftest import wait_for
+from tests.operator import kit
 from warmstart import record
 from warmstart.api.constants import VersionPhase
 from warmstart_operator.objectstore import ReadManifest
@@ -67,23 +59,20 @@ def test_recovered_entries_are_candidates_except_what_serves_and_sorted_by_age()
 
 
 def test_a_recreated_lineage_gets_its_versions_back(
-    cluster: LocalCluster, namespace: str, operator: OperatorProcess, tiny_lineage: TinyLineage,
+    namespace: str, api: kit.Api, operator: kit.OperatorProcess, tiny_lineage: kit.TinyLineage,
 ) -> None:
-    api = Api(cluster, namespace)
-    s3_secret(cluster, namespace)
-    api.apps.create_namespaced_deployment(namespace, server_deployment("reviews-server"))
-    manifest = lineage_manifest("reviews", tiny_lineage, serving="reviews-server")
-    api.create("modellineages", manifest)
-    api.create("warmstartjobs", wsj_manifest("reviews-week1", tiny_lineage, "week1"))
+    kit.serve_reviews(api, tiny_lineage)
+    api.create("warmstartjobs", kit.wsj_manifest("reviews-week1", tiny_lineage, "week1"))
     assert api.finished("reviews-week1") == "Succeeded", operator.log()
     api.serving("reviews-week1")
     before = api.version("reviews-week1")
 
     # Deleted by mistake and applied again (status starts empty).
-    api.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "modellineages",
+    api.custom.delete_namespaced_custom_object(kit.GROUP, kit.VERSION, namespace, "modellineages",
                                                "reviews")
     wait_for("the lineage to be gone", lambda: not _exists(api), timeout=60)
-    api.create("modellineages", manifest)
+    api.create("modellineages", kit.lineage_manifest("reviews", tiny_lineage,
+                                                     serving="reviews-server"))
     wait_for("week 1 to be re-indexed", lambda: any(
         v["name"] == "reviews-week1" for v in api.lineage_status().get("versions") or []),
         timeout=60)
@@ -98,14 +87,14 @@ def test_a_recreated_lineage_gets_its_versions_back(
     assert any(e.reason == "RecoveredFromStorage" for e in events), [e.reason for e in events]
 
     # The recovered index is a working one: the next job warm-starts from what serves.
-    api.create("warmstartjobs", wsj_manifest("reviews-week2", tiny_lineage, "week2"))
+    api.create("warmstartjobs", kit.wsj_manifest("reviews-week2", tiny_lineage, "week2"))
     assert api.finished("reviews-week2") in ("Succeeded", "Rejected"), operator.log()
     week2 = api.get("warmstartjobs", "reviews-week2")["status"]
     assert week2["parent"]["version"] == "reviews-week1"
     assert week2["parent"]["manifestDigest"] == before["manifestDigest"]
 
 
-def _exists(api: Api) -> bool:
+def _exists(api: kit.Api) -> bool:
     try:
         api.get("modellineages", "reviews")
         return True

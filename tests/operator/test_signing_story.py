@@ -8,30 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import LocalCluster, wait_for
-from tests.operator.conftest import (
-    OperatorProcess,
-    TinyLineage,
-    lineage_manifest,
-    s3_secret,
-    server_deployment,
-    wsj_manifest,
-)
-from tests.operator.test_story import Api
+from tests.operator import kit
 from warmstart import history, record, signing
 
 
 def test_signed_story_and_refusal_after_key_removal(
-    cluster: LocalCluster,
     namespace: str,
-    operator: OperatorProcess,
-    tiny_lineage: TinyLineage,
+    api: kit.Api,
+    operator: kit.OperatorProcess,
+    tiny_lineage: kit.TinyLineage,
     tmp_path: Path,
 ) -> None:
     private = signing.generate_private_key_pem()
     other = signing.generate_private_key_pem()
-    api = Api(cluster, namespace)
-    s3_secret(cluster, namespace)
     api.core.create_namespaced_secret(
         namespace,
         {
@@ -57,14 +46,9 @@ def test_signed_story_and_refusal_after_key_removal(
             ],
         }
 
-    api.apps.create_namespaced_deployment(namespace, server_deployment("reviews-server"))
-    api.create(
-        "modellineages",
-        lineage_manifest("reviews", tiny_lineage, serving="reviews-server", signing=keys(private)),
-    )
-    wait_for("base registered", lambda: api.lineage_status().get("versions"), timeout=90)
+    kit.serve_reviews(api, tiny_lineage, signing=keys(private))
 
-    api.create("warmstartjobs", wsj_manifest("reviews-week1", tiny_lineage, "week1"))
+    api.create("warmstartjobs", kit.wsj_manifest("reviews-week1", tiny_lineage, "week1"))
     assert api.finished("reviews-week1") == "Succeeded", api.get("warmstartjobs", "reviews-week1")
     api.serving("reviews-week1")
     week1 = record.version_uri(tiny_lineage.uri("reviews/"), "reviews-week1")
@@ -89,7 +73,7 @@ def test_signed_story_and_refusal_after_key_removal(
 
     # Rotation that drops the key the trainer still signs with: week 2 is refused.
     api.patch_lineage({"signing": keys(other)})
-    api.create("warmstartjobs", wsj_manifest("reviews-week2", tiny_lineage, "week2"))
+    api.create("warmstartjobs", kit.wsj_manifest("reviews-week2", tiny_lineage, "week2"))
     assert api.finished("reviews-week2") == "Failed"
     conditions = api.get("warmstartjobs", "reviews-week2")["status"]["conditions"]
     failed = [c for c in conditions if c["reason"] == "UntrustedKey"]

@@ -6,83 +6,59 @@ installed here: this is the operator's own check, for clusters without the chart
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.conftest import LocalCluster, wait_for
-from tests.operator.conftest import (
-    OperatorProcess,
-    TinyLineage,
-    lineage_manifest,
-    s3_secret,
-    server_deployment,
-    wsj_manifest,
-)
-from tests.operator.test_story import Api
+from tests.conftest import wait_for
+from tests.operator import kit
 
 LABEL = "warmstart.dev/lineage"
 
 
-def condition(api: Api, lineage: str, kind: str) -> dict[str, Any]:
-    status = api.get("modellineages", lineage).get("status") or {}
-    return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
-
-
-def degraded_for(api: Api, lineage: str, reason: str) -> dict[str, Any]:
-    return dict(wait_for(f"{lineage} Degraded with {reason}", lambda: (
-        (c := condition(api, lineage, "Degraded")).get("reason") == reason
-        and c["status"] == "True" and c), timeout=90))
-
-
-def model_version(api: Api, deployment: str) -> str | None:
+def model_version(api: kit.Api, deployment: str) -> str | None:
     dep = api.apps.read_namespaced_deployment(deployment, api.ns)
     return (dep.spec.template.metadata.annotations or {}).get("warmstart.dev/model-version")
 
 
 def test_the_operator_acts_only_on_what_was_handed_to_it(
-        cluster: LocalCluster, namespace: str, operator: OperatorProcess,
-        tiny_lineage: TinyLineage) -> None:
-    api = Api(cluster, namespace)
-    s3_secret(cluster, namespace)
-    unlabelled = server_deployment("web")
+        namespace: str, api: kit.Api, operator: kit.OperatorProcess,
+        tiny_lineage: kit.TinyLineage) -> None:
+    api.s3_secret()
+    unlabelled = kit.server_deployment("web")
     del unlabelled["metadata"]["labels"]
     api.apps.create_namespaced_deployment(namespace, unlabelled)
     # Pinned to the base so that there is something to roll out without training first.
-    api.create("modellineages", lineage_manifest("reviews", tiny_lineage, serving="web",
+    api.create("modellineages", kit.lineage_manifest("reviews", tiny_lineage, serving="web",
                                                  pinnedVersion="base"))
 
-    refused = degraded_for(api, "reviews", "DeploymentNotOptedIn")
+    refused = api.degraded("reviews", "DeploymentNotOptedIn")
     assert f"kubectl label deployment web {LABEL}=reviews -n {namespace}" in refused["message"]
     assert model_version(api, "web") is None
 
     # A second lineage on the same prefix, created later: it touches nothing there.
-    copycat = lineage_manifest("zz-copycat", tiny_lineage)
+    copycat = kit.lineage_manifest("zz-copycat", tiny_lineage)
     api.create("modellineages", copycat)
-    claimed = degraded_for(api, "zz-copycat", "StoragePrefixClaimed")
+    claimed = api.degraded("zz-copycat", "StoragePrefixClaimed")
     assert 'lineage "reviews"' in claimed["message"], claimed
     assert not (api.get("modellineages", "zz-copycat").get("status") or {}).get("versions")
 
     # An unknown time zone: a reason on the lineage, and the operator goes on working.
-    scheduled = lineage_manifest("scheduled", tiny_lineage, retraining={
+    scheduled = kit.lineage_manifest("scheduled", tiny_lineage, retraining={
         "schedule": "@daily", "timeZone": "Mars/Olympus",
         "template": {"dataset": {"trainURI": tiny_lineage.data["week1-train"],
                                  "validationFraction": 0.2}}})
     scheduled["spec"]["storage"]["uri"] = tiny_lineage.uri("scheduled/")
     api.create("modellineages", scheduled)
-    zone = degraded_for(api, "scheduled", "InvalidSchedule")
+    zone = api.degraded("scheduled", "InvalidSchedule")
     assert "spec.retraining.timeZone 'Mars/Olympus'" in zone["message"]
 
     # Jobs asking for what the operator's installation does not allow fail before any Job.
-    image = wsj_manifest("other-image", tiny_lineage, "week1", parent="base")
+    image = kit.wsj_manifest("other-image", tiny_lineage, "week1", parent="base")
     image["spec"]["image"] = "evil.example.com/miner:1"
-    account = wsj_manifest("other-account", tiny_lineage, "week1", parent="base")
+    account = kit.wsj_manifest("other-account", tiny_lineage, "week1", parent="base")
     account["spec"]["serviceAccountName"] = "builder"
     api.create("warmstartjobs", image)
     api.create("warmstartjobs", account)
     for name, reason in (("other-image", "ImageNotAllowed"),
                          ("other-account", "ServiceAccountNotAllowed")):
-        assert api.finished(name) == "Failed"
-        failed = next(c for c in api.get("warmstartjobs", name)["status"]["conditions"]
-                      if c["type"] == "Failed")
+        failed = api.failed_condition(name)
         assert failed["reason"] == reason, failed
     assert api.batch.list_namespaced_job(namespace).items == []
 
@@ -91,5 +67,5 @@ def test_the_operator_acts_only_on_what_was_handed_to_it(
                                          {"metadata": {"labels": {LABEL: "reviews"}}})
     wait_for("the opted-in Deployment to get the base", lambda: model_version(api, "web")
              == "base", timeout=90)
-    wait_for("the refusal to be lifted", lambda: condition(api, "reviews", "Degraded").get(
-        "status") == "False", timeout=30)
+    wait_for("the refusal to be lifted", lambda: api.condition(
+        "modellineages", "reviews", "Degraded").get("status") == "False", timeout=30)

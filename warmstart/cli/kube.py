@@ -1,6 +1,9 @@
-"""The CLI's only contact with the Kubernetes API: read a ModelLineage and its storage
-Secret, merge-patch a ModelLineage. Client exceptions become the CLI's one-line errors here,
-so nothing above this module sees an ApiException or a urllib3 traceback.
+"""The client side's one Kubernetes wrapper, for the CLI and the demo: read a ModelLineage
+and its storage Secret, merge-patch a ModelLineage; for the demo also kubectl for what a
+user would type (apply, delete, wait) and the polling reads (one HTTP request, not a
+process, every second or two on a 2-core machine). Client exceptions become the CLI's
+one-line errors here, so nothing above this module sees an ApiException or a urllib3
+traceback.
 """
 
 from __future__ import annotations
@@ -9,17 +12,20 @@ import base64
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3.exceptions
+import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION
+from warmstart.api.constants import GROUP, MODELLINEAGE_PLURAL, VERSION, WARMSTARTJOB_PLURAL
 from warmstart.cli.errors import (
     CliError,
     ClusterUnavailableError,
@@ -48,23 +54,34 @@ class KubeOptions:
 
 
 class Kube:
-    """A connection to one cluster and namespace."""
+    """A connection to one cluster and namespace. ``kubeconfig`` is the file(s) it was
+    loaded from ("" in a pod), handed on to kubectl and helm; ``field_manager`` names the
+    writer of every patch and apply (the demo applies as a GitOps tool would)."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, server: str) -> None:
+    def __init__(self, api: client.ApiClient, namespace: str, server: str, *,
+                 kubeconfig: str = "", kubectl_path: str = "kubectl",
+                 field_manager: str = FIELD_MANAGER) -> None:
         self._api = api
         self.namespace = namespace
         self._server = server
+        self.kubeconfig = kubeconfig
+        self.kubectl_path = kubectl_path
+        self.field_manager = field_manager
         self._custom = client.CustomObjectsApi(api)
         self._core = client.CoreV1Api(api)
+        self._apps = client.AppsV1Api(api)
 
     @classmethod
-    def connect(cls, options: KubeOptions) -> Kube:
-        configuration, namespace = _load_configuration(options)
+    def connect(cls, options: KubeOptions, *, kubectl_path: str = "kubectl",
+                field_manager: str = FIELD_MANAGER) -> Kube:
+        configuration, namespace, config_file = _load_configuration(options)
         # One retry, not urllib3's default three with backoff: the error is what the user
         # needs when the server is down.
         configuration.retries = 1
         return cls(
-            client.ApiClient(configuration), options.namespace or namespace, str(configuration.host)
+            client.ApiClient(configuration), options.namespace or namespace,
+            str(configuration.host), kubeconfig=config_file, kubectl_path=kubectl_path,
+            field_manager=field_manager,
         )
 
     def close(self) -> None:
@@ -101,7 +118,7 @@ class Kube:
                 MODELLINEAGE_PLURAL,
                 name,
                 dict(patch),
-                field_manager=FIELD_MANAGER,
+                field_manager=self.field_manager,
                 _content_type="application/merge-patch+json",
                 _request_timeout=REQUEST_TIMEOUT,
             )
@@ -146,6 +163,86 @@ class Kube:
             except (ValueError, UnicodeDecodeError):
                 raise CredentialsError(f"{what}: key {key} is not UTF-8 text") from None
         return decoded
+
+    # kubectl
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+        # Several files joined by ':' reach kubectl through $KUBECONFIG, which it inherits.
+        single = self.kubeconfig and os.pathsep not in self.kubeconfig
+        argv = [self.kubectl_path, *([f"--kubeconfig={self.kubeconfig}"] if single else []),
+                *args]
+        try:
+            done = subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise CliError(f"kubectl {' '.join(args)} did not finish in {timeout:.0f}s") from None
+        if done.returncode != 0:
+            raise CliError(f"kubectl {' '.join(args)} failed:\n{done.stderr.strip()}")
+        return done.stdout
+
+    def apply(self, docs: Sequence[dict[str, Any]]) -> str:
+        """Server-side apply under our field manager, as a GitOps tool would: a field
+        dropped from a later apply (e.g. pinnedVersion) is removed from the object. The
+        manifests go through stdin, so Secret values never appear on a command line."""
+        text = yaml.safe_dump_all(list(docs), sort_keys=False)
+        return self.kubectl(
+            "apply", "--server-side", f"--field-manager={self.field_manager}",
+            "--force-conflicts", "-n", self.namespace, "-f", "-", stdin=text,
+        )
+
+    # polling reads: None (or empty) when the object is not there
+
+    def _read(self, what: str, call: Callable[[], _T]) -> _T | None:
+        try:
+            return self._call(call)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise self._api_error(exc, f"reading {what}") from None
+
+    def wsj(self, name: str) -> dict[str, Any]:
+        found: Any = self._read(
+            f"WarmStartJob {self.namespace}/{name}",
+            lambda: self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, WARMSTARTJOB_PLURAL, name,
+                _request_timeout=REQUEST_TIMEOUT,
+            ),
+        )
+        if found is None:
+            raise NotFoundError(f"WarmStartJob {self.namespace}/{name} is gone")
+        return dict(found)
+
+    def pods(self, selector: str) -> list[Any]:
+        found = self._read(
+            f"pods {selector}",
+            lambda: self._core.list_namespaced_pod(
+                self.namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        return list(found.items) if found is not None else []
+
+    def deployment(self, name: str) -> Any:
+        return self._read(
+            f"deployment {name}",
+            lambda: self._apps.read_namespaced_deployment(
+                name, self.namespace, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+
+    def namespace_exists(self) -> bool:
+        return self._read(
+            f"namespace {self.namespace}",
+            lambda: self._core.read_namespace(self.namespace, _request_timeout=REQUEST_TIMEOUT),
+        ) is not None
+
+    def default_service_account(self) -> bool:
+        return self._read(
+            "serviceaccount default",
+            lambda: self._core.read_namespaced_service_account(
+                "default", self.namespace, _request_timeout=REQUEST_TIMEOUT
+            ),
+        ) is not None
 
     # errors
 
@@ -192,8 +289,29 @@ class Kube:
         return CliError(f"{action} failed: {exc.status} {_message(exc)}")
 
 
-def _load_configuration(options: KubeOptions) -> tuple[client.Configuration, str]:
-    """Client configuration and the default namespace, from kubeconfig like kubectl:
+def wait_until(what: str, check: Callable[[], _T | None], timeout: float,
+               interval: float = 1.0) -> _T:
+    """Polls ``check`` until it returns something true, which it returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise CliError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def pod_ready(pod: Any) -> bool:
+    status = pod.status
+    if status is None or status.phase != "Running" or pod.metadata.deletion_timestamp:
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
+
+
+def _load_configuration(options: KubeOptions) -> tuple[client.Configuration, str, str]:
+    """Client configuration, the default namespace and the kubeconfig file(s) it came from
+    ("" in a pod), from kubeconfig like kubectl:
     --kubeconfig, else $KUBECONFIG (several files joined by ':'), else ~/.kube/config;
     in a pod without any of them, the pod's service account."""
     configuration = client.Configuration()
@@ -222,10 +340,10 @@ def _load_configuration(options: KubeOptions) -> tuple[client.Configuration, str
         raise ClusterUnavailableError(f"kubeconfig: {exc}") from None
     chosen = next((c for c in contexts if c["name"] == options.context), None) or current
     namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-    return configuration, str(namespace)
+    return configuration, str(namespace), config_file
 
 
-def _in_cluster(configuration: client.Configuration) -> tuple[client.Configuration, str]:
+def _in_cluster(configuration: client.Configuration) -> tuple[client.Configuration, str, str]:
     try:
         config.load_incluster_config(client_configuration=configuration)
     except ConfigException as exc:
@@ -234,7 +352,7 @@ def _in_cluster(configuration: client.Configuration) -> tuple[client.Configurati
         namespace = IN_CLUSTER_NAMESPACE_FILE.read_text().strip()
     except OSError:
         namespace = "default"
-    return configuration, namespace or "default"
+    return configuration, namespace or "default", ""
 
 
 def _body(exc: ApiException) -> dict[str, Any]:

@@ -13,11 +13,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from warmstart.cli.errors import CliError
+from warmstart.cli.kube import Kube, KubeOptions
 from warmstart.demo import install, setup
 from warmstart.demo import manifests as m
 from warmstart.demo.console import Console, elapsed
 from warmstart.demo.errors import DemoError
-from warmstart.demo.kube import Kube
 from warmstart.demo.plan import FULL, QUICK, Plan
 from warmstart.demo.podlogs import LogFollower
 from warmstart.demo.story import Story, cli_command
@@ -26,6 +27,8 @@ from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import paths
 
 NAMESPACE = "reviews"
+# The demo applies the examples as a GitOps tool would, under a manager of its own.
+FIELD_MANAGER = "warmstart-demo"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     try:
         run(plan, state_dir, console)
-    except DemoError as exc:
+    except (DemoError, CliError) as exc:
         console.raw(f"\ndemo failed: {exc}")
         console.raw(f"operator log: {install.log_hint(state_dir)}")
         _finish(state_dir, console, down=args.down, failed=True)
@@ -69,7 +72,8 @@ def run(plan: Plan, state_dir: Path, console: Console) -> None:
     console.raw(f"warmstart demo ({plan.describe()})")
     console.title("0. Set-up: local cluster, CRDs, operator, base model, data")
     info = setup.start_cluster(state_dir, console)
-    kube = Kube(info.kubectl, info.kubeconfig, NAMESPACE)
+    kube = Kube.connect(KubeOptions(kubeconfig=info.kubeconfig, namespace=NAMESPACE),
+                        kubectl_path=info.kubectl, field_manager=FIELD_MANAGER)
     try:
         lineage = m.load(m.LINEAGE_EXAMPLE)
         versions_uri, base_uri, datasets_uri = m.storage_uris(lineage)

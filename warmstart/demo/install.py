@@ -19,9 +19,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from warmstart.cli.kube import Kube, wait_until
 from warmstart.demo.console import Console
 from warmstart.demo.errors import DemoError
-from warmstart.demo.kube import Kube, wait_until
 from warmstart.demo.manifests import REPO
 from warmstart_localcluster import processes
 from warmstart_localcluster.ports import free_ports

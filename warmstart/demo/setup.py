@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from warmstart import record, signing
+from warmstart.cli.kube import Kube, wait_until
 from warmstart.demo import data
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
-from warmstart.demo.kube import Kube, wait_until
 from warmstart.demo.plan import WEEKS, Plan
 from warmstart.storage import S3Settings, Storage, StorageError
 from warmstart_localcluster import cluster as localcluster

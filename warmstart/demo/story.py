@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from warmstart.api.constants import JobPhase
+from warmstart.cli.kube import Kube, pod_ready, wait_until
 from warmstart.demo import manifests as m
 from warmstart.demo import setup
 from warmstart.demo.compare import RunResult, comparison
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
-from warmstart.demo.kube import Kube, pod_ready, wait_until
 from warmstart.demo.plan import Plan
 from warmstart.demo.predict import predict
 from warmstart.demo.watch import MODEL_VERSION_ANNOTATION, JobWatcher, wait_for_serving
@@ -66,7 +66,7 @@ class Story:
         return m.job_for_demo(m.load(m.JOB_EXAMPLES[name]), self.plan.training.get(name))
 
     def _maybe_version(self, name: str) -> dict[str, Any] | None:
-        status = self.kube.lineage(m.LINEAGE).get("status") or {}
+        status = self.kube.get_lineage(m.LINEAGE).get("status") or {}
         found = [v for v in status.get("versions") or [] if v.get("name") == name]
         return dict(found[0]) if found else None
 
@@ -174,7 +174,7 @@ class Story:
         self.console.say(f"version {m.MISLABELLED}: {version['phase']}")
         self.console.detail(str(version.get("reason")))
         after = self._deployment_version()
-        serving = (self.kube.lineage(m.LINEAGE).get("status") or {}).get("servingVersion")
+        serving = (self.kube.get_lineage(m.LINEAGE).get("status") or {}).get("servingVersion")
         if after != before or serving != m.WEEK2:
             raise DemoError(f"serving changed after a rejection: Deployment {before} -> "
                             f"{after}, lineage serves {serving}")
@@ -194,7 +194,7 @@ class Story:
         self._apply(m.LINEAGE_EXAMPLE, self._lineage_doc(pinned=m.WEEK1),
                     f"+ pinnedVersion: {m.WEEK1}")
         pod = wait_for_serving(self.kube, self.console, m.LINEAGE, SERVER_SELECTOR, m.WEEK1)
-        status = self.kube.lineage(m.LINEAGE).get("status") or {}
+        status = self.kube.get_lineage(m.LINEAGE).get("status") or {}
         self.console.say(f"serving {status.get('servingVersion')} (previous: "
                          f"{status.get('previousVersion')}); {m.WEEK2} stays recorded")
         self._show_prediction(pod)
@@ -307,7 +307,7 @@ class Story:
             self.results["verified"] = True
 
     def summary(self) -> list[str]:
-        status = self.kube.lineage(m.LINEAGE).get("status") or {}
+        status = self.kube.get_lineage(m.LINEAGE).get("status") or {}
         rows = []
         for v in status.get("versions") or []:
             accuracy = (v.get("metrics") or {}).get("accuracy")
@@ -316,7 +316,8 @@ class Story:
         self.results["versions"] = {v.get("name"): v.get("phase")
                                     for v in status.get("versions") or []}
         self.results["servingVersion"] = status.get("servingVersion")
-        self.results["pinnedVersion"] = self.kube.lineage(m.LINEAGE)["spec"].get("pinnedVersion")
+        spec = self.kube.get_lineage(m.LINEAGE)["spec"]
+        self.results["pinnedVersion"] = spec.get("pinnedVersion")
         return table(["version", "parent", "phase", "holdout accuracy"], rows)
 
 

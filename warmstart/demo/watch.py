@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmstart.api.constants import TERMINAL_JOB_PHASES, JobPhase
+from warmstart.cli.kube import Kube, pod_ready
 from warmstart.demo.console import Console
 from warmstart.demo.errors import DemoError
-from warmstart.demo.kube import Kube, pod_ready
 from warmstart.demo.podlogs import LogFollower, shown_line
 
 POLL_SECONDS = 2.0
@@ -144,7 +144,7 @@ def wait_for_serving(kube: Kube, console: Console, lineage: str, selector: str,
             if shown.get(name) != state:
                 console.say(f"server pod {name} ({state})")
         shown = states
-        status = kube.lineage(lineage).get("status") or {}
+        status = kube.get_lineage(lineage).get("status") or {}
         pod = serving_pod(kube, selector, version)
         settled = all(s.startswith(f"{version}:") for s in states.values())
         if status.get("servingVersion") == version and pod is not None and settled:
