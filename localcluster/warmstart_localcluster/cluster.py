@@ -112,6 +112,8 @@ def up(
     state_dir.mkdir(parents=True)
     state_dir.chmod(0o700)
 
+    # A pinned port someone holds is refused before minutes of building, not after.
+    pinned_api_port = fixed_port("WARMSTART_APISERVER_PORT")
     bins = binaries.ensure_all(
         ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "weed"]
         + (["kubelet", "kube-proxy", "kube-scheduler", "coredns", "pause"] if real else [])
@@ -124,7 +126,7 @@ def up(
         realnode.prepare(state_dir)
     p = pki.create(state_dir / "pki", extra_ips=(host,) if real else (), node_clients=real)
     etcd_port, etcd_peer, api_port = free_ports(3)
-    api_port = fixed_port("WARMSTART_APISERVER_PORT") or api_port
+    api_port = pinned_api_port or api_port
     apiserver = f"https://{host}:{api_port}"
 
     _say("starting etcd")
