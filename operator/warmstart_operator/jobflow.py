@@ -37,6 +37,7 @@ from warmstart.storage import StorageError
 from warmstart_operator import (
     builders,
     failpoints,
+    imagepull,
     jobinputs,
     lineage_index,
     naming,
@@ -159,6 +160,8 @@ class JobReconciler:
         if outcome == "running":
             step.phase = JobPhase.QUEUED if spec.suspend else JobPhase.TRAINING
             step.start_time = step.start_time or now
+            if not spec.suspend and imagepull.none_ready(job):
+                self._check_image(ns, job_name, step, out, now)
             # Events of the Job bring this back; this is the safety net.
             out.look_again(self.config.poll_seconds * 6)
             return
@@ -170,6 +173,22 @@ class JobReconciler:
             raise Failure(why, f"training Job {job_name} failed ({reason})"
                           + (f": {detail}" if detail else ""))
         self._trained(wsj, spec, lineage, step, out, now)
+
+    def _check_image(self, ns: str, job_name: str, step: WarmStartJobStatus, out: Outcome,
+                     now: dt.datetime) -> None:
+        """Ends the run when its pod cannot get its image; the Job is suspended so the
+        kubelet stops pulling and the pod goes."""
+        failure = imagepull.pull_failure(self.kube.job_pods(ns, job_name))
+        if failure is None:
+            return
+        started = step.start_time or now
+        waited = (now - started).total_seconds()
+        if not failure.final and waited < imagepull.PULL_GRACE_SECONDS:
+            out.look_again(imagepull.PULL_GRACE_SECONDS - waited)
+            return
+        self.kube.patch_job(ns, job_name, {"spec": {"suspend": True}})
+        raise Failure(JobReason.IMAGE_PULL_FAILED,
+                      f"training Job {job_name}: {failure.describe()}")
 
     def _start(self, wsj: dict[str, Any], spec: WarmStartJobSpec, lineage: ModelLineage,
                step: WarmStartJobStatus, out: Outcome, now: dt.datetime) -> None:

@@ -106,6 +106,7 @@ class JobReason:
     TRAINING_FAILED = "TrainingFailed"
     BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
+    IMAGE_PULL_FAILED = "ImagePullFailed"  # the trainer image cannot be pulled
     OUTPUT_MANIFEST_INVALID = "OutputManifestInvalid"
     # Gate outcome.
     GATE_PASSED = "GatePassed"

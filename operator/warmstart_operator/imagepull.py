@@ -1,0 +1,55 @@
+"""A training pod whose image cannot be pulled: named, and ended instead of waited on.
+
+The Job controller never fails a Job whose pod waits in ImagePullBackOff (the kubelet keeps
+retrying), so without this a WarmStartJob naming a missing image would sit in Training
+until activeDeadlineSeconds, if ever. Errors a retry cannot mend end the run at once; a
+pull that keeps failing gets a grace period first, because registries do have bad minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Waiting reasons the kubelet reports for a container whose image it cannot get.
+_RETRIED = frozenset({"ErrImagePull", "ImagePullBackOff"})
+_FINAL = frozenset({"InvalidImageName", "ErrImageNeverPull"})
+
+# How long a pull may keep failing before the run is declared failed.
+PULL_GRACE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class PullFailure:
+    image: str
+    reason: str
+    message: str
+    final: bool
+
+    def describe(self) -> str:
+        said = f": {self.message}" if self.message else ""
+        return f"image {self.image!r} cannot be pulled ({self.reason}){said}"
+
+
+def pull_failure(pods: list[dict[str, Any]]) -> PullFailure | None:
+    """The first container (init containers included) waiting on an image it cannot pull."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        images = {c.get("name"): c.get("image", "")
+                  for key in ("initContainers", "containers")
+                  for c in (pod.get("spec") or {}).get(key) or []}
+        for cs in (status.get("initContainerStatuses") or []) + (
+                status.get("containerStatuses") or []):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason") or ""
+            if reason in _RETRIED or reason in _FINAL:
+                image = cs.get("image") or images.get(cs.get("name"), "")
+                return PullFailure(image=image, reason=reason,
+                                   message=(waiting.get("message") or "").strip()[-400:],
+                                   final=reason in _FINAL)
+    return None
+
+
+def none_ready(job: dict[str, Any]) -> bool:
+    """True while the Job has no ready pod: only then can a pod be stuck on its image."""
+    return not (job.get("status") or {}).get("ready")
