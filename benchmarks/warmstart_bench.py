@@ -156,7 +156,10 @@ class Bench:
                         "validationURI": f"{DATA}{validation_key}.jsonl"},
             "training": {"maxEpochs": plan.max_epochs, "learningRates": list(plan.rates),
                          "batchSize": plan.batch_size, "maxSeqLength": plan.max_seq_length,
-                         "seed": seed, "checkpointEverySteps": 100000},
+                         "seed": seed, "checkpointEverySteps": 100000,
+                         # Post-LN transformers trained from random weights need a warm-up;
+                         # warm starts get the same, so the two differ only in the start.
+                         "warmupRatio": 0.1},
             "backoffLimit": 0}
         if parent:
             spec["parent"] = {"version": parent}
@@ -289,6 +292,9 @@ def main() -> int:
                                                     "week2-validation", parent="week1",
                                                     cold=cold, seed=seed)
                     results.append(from_manifest(method, size, seed, manifest, seconds))
+                    log(f"{name}: {results[-1]}")
+                    if args.json:  # kept current, so a long run that is cut short still tells
+                        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
                     if size == max(plan.sizes) and seed == plan.seeds[0]:
                         plots[name] = series_of(name, manifest.evaluation, cold_start=cold)
             started = time.monotonic()

@@ -52,12 +52,17 @@ def _ticks(low: float, high: float) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw),
                default=raw)
-    start = math.floor(low / step) * step
+    start = math.floor(low / step + 1e-9) * step
     return [start + i * step for i in range(math.ceil((high - start) / step) + 1)]
 
 
-def _fmt(value: float) -> str:
-    return f"{value:g}" if abs(value) >= 1 or value == 0 else f"{value:.2f}"
+def _fmt(value: float, ticks: Sequence[float]) -> str:
+    """``value`` with as many decimals as the axis' tick step needs, the same on every tick."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    decimals = 0
+    while decimals < 6 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-9:
+        decimals += 1
+    return f"{value:.{decimals}f}"
 
 
 def render_curves_svg(series: Sequence[Series], *, title: str) -> str:
@@ -103,11 +108,11 @@ def render_curves_svg(series: Sequence[Series], *, title: str) -> str:
             out.append(f'<line x1="{left}" x2="{left + PANEL_WIDTH}" y1="{y:.1f}" y2="{y:.1f}" '
                        'stroke="#eaeef2"/>')
             out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" '
-                       f'fill="#57606a">{_fmt(tick)}</text>')
+                       f'fill="#57606a">{_fmt(tick, y_ticks)}</text>')
         for tick in x_ticks:
             x = sx(tick)
             out.append(f'<text x="{x:.1f}" y="{MARGIN_TOP + PANEL_HEIGHT + 16}" '
-                       f'text-anchor="middle" fill="#57606a">{_fmt(tick)}</text>')
+                       f'text-anchor="middle" fill="#57606a">{_fmt(tick, x_ticks)}</text>')
         out.append(f'<text x="{left + PANEL_WIDTH / 2}" y="{MARGIN_TOP - 8}" '
                    f'text-anchor="middle" font-weight="bold">{name}</text>')
         out.append(f'<text x="{left + PANEL_WIDTH / 2}" '
