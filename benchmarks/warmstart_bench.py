@@ -253,6 +253,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+")
     parser.add_argument("--rates", type=float, nargs="+", help="the sweep, warm and cold")
     parser.add_argument("--max-epochs", type=int)
+    for name in ("test", "validation", "eval", "week1-train", "max-seq-length"):
+        parser.add_argument(f"--{name}", type=int, help="override the plan's (a busy machine)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--plot", type=Path, help="curves of warm vs cold at the largest size")
@@ -260,7 +262,10 @@ def main() -> int:
     plan = QUICK if args.quick else FULL
     plan = replace(plan, sizes=tuple(args.sizes or plan.sizes),
                    seeds=tuple(args.seeds or plan.seeds), rates=tuple(args.rates or plan.rates),
-                   max_epochs=args.max_epochs or plan.max_epochs)
+                   max_epochs=args.max_epochs or plan.max_epochs,
+                   test=args.test or plan.test, validation=args.validation or plan.validation,
+                   eval=args.eval or plan.eval, week1_train=args.week1_train or plan.week1_train,
+                   max_seq_length=args.max_seq_length or plan.max_seq_length)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="warmstart-wsbench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     parts = split(plan)
