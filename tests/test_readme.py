@@ -38,6 +38,7 @@ SECTIONS = {
     "Installing on a real cluster": Path(__file__),
     "Benchmarks": Path(__file__),
     "Real node (opt-in)": REPO / "tests" / "localcluster" / "test_realnode.py",
+    "Warm start vs cold start": Path(__file__),
 }
 
 
@@ -145,3 +146,19 @@ def test_benchmark_commands(tmp_path: Path) -> None:
     assert "WarmStartJobs: 4 suspended + 2 trained over 2 namespaces" in operator, operator
     assert re.search(r"API writes per WarmStartJob \(whole life\) +\d", operator), operator
     assert "[gpu-check]" in out["benchmarks/gpu_check.py"]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_warm_vs_cold_command(tmp_path: Path) -> None:
+    # The experiment through WarmStartJobs on a cluster of its own, at a size a test can
+    # afford; the plot goes to tmp_path, not over the README's.
+    (ran,) = readme.run_section(
+        "Warm start vs cold start", {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}, REPO,
+        append={"python benchmarks/warmstart_bench.py": (
+            f"--quick --workdir {tmp_path / 'bench'} --plot {tmp_path / 'curves.svg'}")},
+        timeout=1500)
+    for method in ("| warm start", "| cold start", "| tfidf+logreg"):
+        assert method in ran.stdout, ran.stdout
+    assert (tmp_path / "curves.svg").read_text().startswith("<svg")

@@ -42,13 +42,50 @@ class ReplayEvaluation(_Section):
     parent: Score | None = None
 
 
+class CurvePoint(_Section):
+    """One evaluation on the validation set during training."""
+
+    step: int
+    epoch: float | None = None
+    validation_loss: float
+    accuracy: float | None = None
+    f1: float | None = None
+    train_seconds: float | None = None  # training time up to this evaluation
+
+
+class Curve(_Section):
+    """The validation curve of one training run (one learning rate of a sweep)."""
+
+    learning_rate: float | None = None
+    chosen: bool | None = None  # the run whose weights the version holds
+    steps: int | None = None
+    best_step: int | None = None
+    best_validation_loss: float | None = None
+    stopped_early: bool | None = None
+    train_seconds: float | None = None
+    points: list[CurvePoint] = Field(default_factory=list)
+
+
+class MajorityClass(_Section):
+    """Whether the candidate predicts (nearly) one class for everything on the holdout set:
+    a model that learned nothing but the class prior, which no comparison should take at
+    face value."""
+
+    flagged: bool
+    label: str | None = None
+    share: float | None = None  # fraction of holdout predictions that are `label`
+
+
 class Evaluation(_Section):
-    """`metrics`: candidate and parent on the lineage's holdout and on each replay set."""
+    """`metrics`: candidate and parent on the lineage's holdout and on each replay set, the
+    validation curves of every run the trainer made, and the majority-class check."""
 
     holdout: HoldoutEvaluation | None = None
     replay: list[ReplayEvaluation] = Field(default_factory=list)
     parent_evaluated: bool | None = None
     parent_not_evaluated_reason: str | None = None
+    curves: list[Curve] = Field(default_factory=list)
+    majority_class: MajorityClass | None = None
 
 
 class TrainingReport(_Section):
@@ -67,17 +104,28 @@ class TrainingReport(_Section):
     resumed_from_step: int | None = None
     cold_start: bool | None = None
     device: str | None = None
+    learning_rate: float | None = None  # the chosen run's
+    sweep_seconds: float | None = None  # training time of all the sweep's runs
     kind: str | None = None  # "imported" for a published base
     source: str | None = None
     model_type: str | None = None
 
 
+class EarlyStoppingSettings(_Section):
+    patience: int | None = None  # evaluations without improvement before stopping
+    min_delta: float | None = None
+
+
 class Hyperparameters(_Section):
-    """`hyperparameters`: the settings the run trained with."""
+    """`hyperparameters`: the settings the run trained with, start-dependent defaults
+    resolved (a reader never needs to know the defaults of the trainer that wrote them)."""
 
     cold_start: bool | None = None
     max_epochs: int | None = None
-    learning_rate: float | None = None
+    learning_rate: float | None = None  # the chosen one, when a sweep ran
+    learning_rates: list[float] | None = None  # the sweep's candidates
+    early_stopping: EarlyStoppingSettings | None = None
+    evals_per_epoch: int | None = None
     batch_size: int | None = None
     max_seq_length: int | None = None
     seed: int | None = None

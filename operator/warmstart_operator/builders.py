@@ -89,6 +89,7 @@ def train_spec(
         training=trainspec.TrainingSpec(
             max_epochs=training.max_epochs,
             learning_rate=training.learning_rate,
+            learning_rates=tuple(training.learning_rates or ()),
             batch_size=training.batch_size,
             max_seq_length=training.max_seq_length,
             seed=training.seed,

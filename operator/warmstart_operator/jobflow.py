@@ -296,7 +296,9 @@ class JobReconciler:
                           f"the trainer finished but its manifest at {uri} is unusable: {exc}"
                           ) from None
         expected = step.parent.manifest_digest if step.parent else None
-        got = child.manifest.parent.manifest_digest if child.manifest.parent else None
+        # A cold start names the version it started beside as comparedWith, not as parent.
+        started_beside = child.manifest.parent or child.manifest.compared_with
+        got = started_beside.manifest_digest if started_beside else None
         if expected and got != expected:
             raise Failure(JobReason.OUTPUT_MANIFEST_INVALID,
                           f"{uri}manifest.json names parent digest {got}, but the run "

@@ -113,8 +113,7 @@ def test_job_spec_defaults_match_the_documented_ones() -> None:
     assert spec["dataset"]["textField"] == "text"
     assert spec["dataset"]["labelField"] == "label"
     assert spec["training"] == {
-        "maxEpochs": 5,
-        "learningRate": 5e-05,
+        "maxEpochs": 5,  # learningRate unset: the trainer's warm or cold default
         "batchSize": 16,
         "maxSeqLength": 128,
         "seed": 42,
@@ -140,12 +139,25 @@ def test_python_side_refuses_bounds_the_crd_also_enforces() -> None:
         ModelLineageSpec.model_validate(make_lineage("m").labels("only-one").obj()["spec"])
 
 
+def test_a_sweep_is_a_set_of_rates_and_excludes_learning_rate() -> None:
+    doc = make_wsj("a").obj()["spec"]
+    doc["training"] = {"learningRates": [1e-4, 3e-5]}
+    spec = WarmStartJobSpec.model_validate(doc)
+    assert spec.training.learning_rates == [1e-4, 3e-5]
+    doc["training"] = {"learningRates": [1e-4], "learningRate": 1e-4}
+    with pytest.raises(ValidationError, match="learningRate or learningRates"):
+        WarmStartJobSpec.model_validate(doc)
+    doc["training"] = {"learningRates": [2.0]}
+    with pytest.raises(ValidationError, match="learningRates"):
+        WarmStartJobSpec.model_validate(doc)
+
+
 @pytest.mark.parametrize(
     ("given", "cold_start", "expected"),
     [
         (EarlyStopping(), False, (2, 0.001)),
-        (EarlyStopping(), True, (4, 0.001)),
-        (EarlyStopping(patience=7), True, (7, 0.001)),
+        (EarlyStopping(), True, (6, 0.0)),
+        (EarlyStopping(patience=7), True, (7, 0.0)),
         (EarlyStopping(min_delta=0.0), False, (2, 0.0)),
     ],
 )

@@ -63,6 +63,7 @@ class LineageBuilder:
         phase: str = "Promoted",
         digest: str | None = None,
         reason: str | None = None,
+        compared_with: str | None = None,
         **metrics: float,
     ) -> Self:
         entry: dict[str, Any] = {
@@ -77,6 +78,8 @@ class LineageBuilder:
             entry["metrics"] = metrics
         if reason is not None:
             entry["reason"] = reason
+        if compared_with is not None:
+            entry["comparedWith"] = compared_with
         status = self._obj["status"]
         status["versions"].append(entry)
         status["latestVersion"] = name

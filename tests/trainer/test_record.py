@@ -12,7 +12,13 @@ from warmstart.storage import Storage
 
 
 def _write_version(
-    store: Storage, root: Path, version: str, parent: record.ParentRef | None, content: bytes
+    store: Storage,
+    root: Path,
+    version: str,
+    parent: record.ParentRef | None,
+    content: bytes,
+    *,
+    compared_with: record.ParentRef | None = None,
 ) -> tuple[str, str]:
     """A version with two files under ``root``; returns (uri, manifestDigest)."""
     local = root / "staging" / version
@@ -27,8 +33,9 @@ def _write_version(
         version=version,
         lineage="reviews",
         task=record.TASK_SEQUENCE_CLASSIFICATION,
-        labels=("negative", "positive") if parent else (),
+        labels=("negative", "positive") if parent or compared_with else (),
         parent=parent,
+        compared_with=compared_with,
         files=files,
         datasets=(record.DatasetRef("train", "s3://b/train.jsonl", "sha256:" + "a" * 64, 10),),
         created_at="2024-05-01T00:00:00Z",
@@ -91,6 +98,29 @@ def test_wrong_expected_digest_is_detected(chain: tuple[Storage, list[tuple[str,
     store, versions = chain
     with pytest.raises(record.DigestMismatchError, match="version at"):
         record.verify_chain(store, versions[2][0], "sha256:" + "1" * 64)
+
+
+def test_cold_start_is_a_root_whose_compared_version_is_checked(
+    chain: tuple[Storage, list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    store, versions = chain
+    compared = record.ParentRef("v1", *versions[1])
+    uri, digest = _write_version(
+        store, tmp_path, "cold", None, b"random-weights" * 100, compared_with=compared
+    )
+    (link,) = record.verify_chain(store, uri, digest)
+    assert link.manifest.parent is None
+    assert link.manifest.compared_with == compared
+    assert b'"comparedWith"' in store.get_bytes(record.manifest_uri(uri))
+    # A warm version's bytes carry no comparedWith key: older manifests keep their digests.
+    assert b"comparedWith" not in store.get_bytes(record.manifest_uri(versions[2][0]))
+
+    compared_manifest = record.manifest_uri(versions[1][0])
+    doc = json.loads(store.get_bytes(compared_manifest))
+    doc["createdAt"] = "2020-01-01T00:00:00Z"
+    store.put_bytes(compared_manifest, json.dumps(doc).encode())
+    with pytest.raises(record.DigestMismatchError, match=r"comparedWith v1 .*manifest\.json"):
+        record.verify_chain(store, uri, digest)
 
 
 def test_manifest_bytes_round_trip_and_are_stable() -> None:

@@ -80,8 +80,19 @@ def test_cold_start_uses_random_weights_of_the_same_architecture(
     for key in matrices:
         assert child[key].shape == parent[key].shape, key
         assert not torch.allclose(child[key], parent[key], atol=1e-3), key
-    assert outcome.manifest.training["coldStart"] is True
-    assert outcome.manifest.hyperparameters["earlyStopping"] == {"patience": 5, "minDelta": 0.0}
+    manifest = outcome.manifest
+    assert manifest.training["coldStart"] is True
+    # Cold defaults: patience counted in evaluations, two per epoch, recorded as resolved.
+    assert manifest.hyperparameters["earlyStopping"] == {"patience": 6, "minDelta": 0.0}
+    assert manifest.hyperparameters["evalsPerEpoch"] == 2
+    # It started from random weights: the base is what it is compared with, not its parent.
+    assert manifest.parent is None
+    assert manifest.compared_with is not None
+    assert manifest.compared_with.manifest_digest == spec.parent.manifest_digest
+    # A rate of 1e-9 learns nothing: the candidate predicts one class, and says so.
+    majority = manifest.evaluation.majority_class
+    assert majority is not None and majority.flagged and majority.share == 1.0
+    assert outcome.summary()["majorityClass"] is True
 
 
 def test_digest_mismatch_refuses_to_train_and_uploads_nothing(

@@ -45,7 +45,46 @@ def test_early_stopping_defaults_differ_for_warm_and_cold_starts() -> None:
     warm = parse_spec(doc)
     cold = parse_spec({**doc, "coldStart": True})
     assert warm.early_stopping == (2, 1e-3)
-    assert cold.early_stopping == (5, 0.0)
+    assert cold.early_stopping == (6, 0.0)
+    assert warm.training.evals_per_epoch_for(cold_start=False) == 1
+    assert cold.training.evals_per_epoch_for(cold_start=True) == 2
+
+
+def test_learning_rate_defaults_by_start_and_a_sweep_round_trips() -> None:
+    doc = valid()
+    del doc["training"]["learningRate"]
+    warm, cold = parse_spec(doc), parse_spec({**doc, "coldStart": True})
+    assert warm.training.learning_rates_for(cold_start=False) == (5e-5,)
+    assert cold.training.learning_rates_for(cold_start=True) == (1e-4,)
+    doc["training"]["learningRates"] = [1e-4, 3e-5]
+    swept = parse_spec(doc)
+    assert swept.training.learning_rates_for(cold_start=True) == (1e-4, 3e-5)
+    assert parse_spec(json.loads(swept.to_json_text())) == swept
+
+
+@pytest.mark.parametrize(
+    ("rates", "message"),
+    [
+        ([1e-4, 1e-4], "learningRates: lists the same rate twice"),
+        ([0.0], "learningRates[0]: must be > 0"),
+        ([2.0], "learningRates[0]: must be <= 1"),
+        (["fast"], "learningRates: must be a list of numbers"),
+        ([1e-5] * 9, "learningRates: at most 8 rates"),
+    ],
+)
+def test_bad_sweeps_name_the_field(rates: list[Any], message: str) -> None:
+    doc = valid()
+    del doc["training"]["learningRate"]
+    doc["training"]["learningRates"] = rates
+    with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_spec(doc)
+
+
+def test_a_sweep_and_a_single_rate_are_exclusive() -> None:
+    doc = valid()
+    doc["training"]["learningRates"] = [1e-4]
+    with pytest.raises(SpecError, match="set learningRate or learningRates"):
+        parse_spec(doc)
 
 
 def _set(doc: dict[str, Any], path: str, value: Any) -> None:

@@ -17,6 +17,9 @@ class EvalResult:
     accuracy: float
     f1: float  # macro-averaged over the lineage's classes
     examples: int
+    # How many examples were predicted as each class (index order of the lineage's labels):
+    # the majority-class check reads it.
+    predicted_counts: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,4 +91,7 @@ def evaluate(
         accuracy=float((predicted == targets).sum()) / count,
         f1=macro_f1(predicted, targets, num_classes),
         examples=count,
+        predicted_counts=tuple(
+            int(n) for n in torch.bincount(predicted, minlength=num_classes).tolist()
+        ),
     )

@@ -13,20 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import PreTrainedModel
 
 from warmstart import record, storage
 from warmstart.trainspec import TrainSpec
-from warmstart_trainer.data import (
-    EncodedSet,
-    LabelledSet,
-    TextTokenizer,
-    encode_set,
-    read_labelled_file,
-    split_validation,
-)
+from warmstart_trainer.comparison import EvalSets, Run, curves, evaluate_versions
+from warmstart_trainer.data import EncodedSet, TextTokenizer, encode_set
+from warmstart_trainer.datasets import load_datasets
 from warmstart_trainer.errors import InvalidInputError, RefusedError
-from warmstart_trainer.evaluate import EvalResult, evaluate
-from warmstart_trainer.fetch import fetch_version
+from warmstart_trainer.fetch import FetchedVersion, fetch_version
+from warmstart_trainer.hyperparameters import hyperparameters_json, loop_settings
 from warmstart_trainer.logs import MetricsLog
 from warmstart_trainer.modeling import (
     build_random_classifier,
@@ -42,7 +38,7 @@ from warmstart_trainer.parentcheck import loading_parent, require_safetensors
 from warmstart_trainer.progress import Checkpoint
 from warmstart_trainer.progress_store import ProgressStore
 from warmstart_trainer.publish import commit_version, read_committed, utc_now
-from warmstart_trainer.train_loop import LoopSettings, TrainingLoop
+from warmstart_trainer.train_loop import TrainingLoop
 from warmstart_trainer.versions import software_versions
 
 log = logging.getLogger(__name__)
@@ -62,11 +58,16 @@ class TrainOutcome:
         manifest = self.manifest
         holdout = manifest.metrics.get("holdout", {})
         training = manifest.training
+        majority = manifest.evaluation.majority_class
         return {
             "version": manifest.version,
             "uri": self.uri,
             "manifestDigest": self.manifest_digest,
             "parent": manifest.parent.to_json() if manifest.parent else None,
+            "comparedWith": (
+                manifest.compared_with.to_json() if manifest.compared_with else None
+            ),
+            "majorityClass": bool(majority and majority.flagged),
             "datasetDigest": manifest.dataset_digest,
             "holdout": {"candidate": holdout.get("candidate"), "parent": holdout.get("parent")},
             "training": {
@@ -90,74 +91,18 @@ def spec_fingerprint(spec: TrainSpec, datasets: tuple[record.DatasetRef, ...] = 
     return record.sha256_bytes((spec.to_json_text() + data).encode("utf-8"))
 
 
-@dataclass(frozen=True)
-class Datasets:
-    train: LabelledSet
-    validation: LabelledSet
-    holdout: LabelledSet | None
-    replays: tuple[LabelledSet, ...]
-    refs: tuple[record.DatasetRef, ...]
-
-
-def _fetch_dataset(
-    store: storage.Storage, uri: str, directory: Path, index: int, spec: TrainSpec
-) -> tuple[LabelledSet, str]:
-    name = uri.rstrip("/").rsplit("/", 1)[-1]
-    path = directory / f"{index:02d}-{name}"
-    try:
-        store.download_file(uri, path)
-    except storage.ObjectNotFoundError:
-        raise InvalidInputError(f"dataset {uri}: not found") from None
-    data = read_labelled_file(
-        path,
-        source=uri,
-        text_field=spec.dataset.text_field,
-        label_field=spec.dataset.label_field,
-        labels=spec.lineage.labels,
-    )
-    return data, record.file_sha256(path)
-
-
-def load_datasets(store: storage.Storage, spec: TrainSpec, directory: Path) -> Datasets:
-    directory.mkdir(parents=True, exist_ok=True)
-    train, train_sha = _fetch_dataset(store, spec.dataset.train_uri, directory, 0, spec)
-    refs = []
-    if spec.dataset.validation_uri is not None:
-        validation, validation_sha = _fetch_dataset(
-            store, spec.dataset.validation_uri, directory, 1, spec
-        )
-        validation_uri = spec.dataset.validation_uri
-    else:
-        assert spec.dataset.validation_fraction is not None
-        train, validation = split_validation(
-            train, spec.dataset.validation_fraction, spec.training.seed
-        )
-        validation_sha, validation_uri = train_sha, spec.dataset.train_uri
-    refs.append(record.DatasetRef("train", spec.dataset.train_uri, train_sha, len(train)))
-    refs.append(record.DatasetRef("validation", validation_uri, validation_sha, len(validation)))
-    holdout = None
-    if spec.evaluation.holdout_uri is not None:
-        holdout, sha = _fetch_dataset(store, spec.evaluation.holdout_uri, directory, 2, spec)
-        refs.append(record.DatasetRef("holdout", spec.evaluation.holdout_uri, sha, len(holdout)))
-    replays = []
-    for index, uri in enumerate(spec.evaluation.replay_uris):
-        replay, sha = _fetch_dataset(store, uri, directory, 10 + index, spec)
-        replays.append(replay)
-        refs.append(record.DatasetRef("replay", uri, sha, len(replay)))
-    return Datasets(train, validation, holdout, tuple(replays), tuple(refs))
-
-
 def _committed_outcome(store: storage.Storage, spec: TrainSpec) -> TrainOutcome | None:
     """A version already committed at the output (a pod restarted after its commit)."""
     existing = read_committed(store, spec.output.uri)
     if existing is None:
         return None
     manifest, digest = existing
-    parent = manifest.parent
+    # A cold start names the version it started beside as comparedWith, not as parent.
+    started_beside = manifest.parent or manifest.compared_with
     if (
         manifest.version == spec.version
-        and parent is not None
-        and parent.manifest_digest == spec.parent.manifest_digest
+        and started_beside is not None
+        and started_beside.manifest_digest == spec.parent.manifest_digest
     ):
         log.info(
             "version %s is already committed at %s; nothing to do", spec.version, spec.output.uri
@@ -203,86 +148,93 @@ def run_train(
     where = f"parent {parent.manifest.version} at {parent.uri}"
     require_safetensors(parent.manifest.file_names, where, cold_start=spec.cold_start)
     datasets = load_datasets(store, spec, workdir / "data")
-
     with loading_parent(where):
         tokenizer = load_tokenizer(parent.directory)
-    # Seed before building the model: a warm start's fresh classification head and a cold
-    # start's whole network are drawn from torch's generator.
-    _make_deterministic(spec.training.seed, device)
-    if spec.cold_start:
-        with loading_parent(where):
-            model = build_random_classifier(parent.directory, labels, spec.training.seed)
-        log.info("built %s with random weights (cold start)", type(model).__name__)
-    else:
-        with loading_parent(where):
-            model = load_classifier(parent.directory, labels)
-        log.info(
-            "loaded %s from parent %s (warm start)", type(model).__name__, parent.manifest.version
-        )
-    max_length = min(spec.training.max_seq_length, max_positions(model))
-    text_tokenizer = TextTokenizer(tokenizer, max_length)
-    train_set = encode_set(datasets.train, text_tokenizer)
-    validation_set = encode_set(datasets.validation, text_tokenizer)
 
+    rates = spec.training.learning_rates_for(cold_start=spec.cold_start)
+    # A sweep's runs are not resumed one by one: a preempted sweep starts over.
+    resumable = len(rates) == 1
     fingerprint = spec_fingerprint(spec, datasets.refs)
     metrics = MetricsLog(workdir / METRICS_FILE)
     metrics.path.unlink(missing_ok=True)
     progress_store = ProgressStore(store, spec.output.uri, workdir / "progress")
     checkpoint = None
-    if spec.training.checkpoint_every_steps:
+    if resumable and spec.training.checkpoint_every_steps:
         checkpoint = progress_store.load_latest(fingerprint)
     if checkpoint is not None and checkpoint.metrics_log is not None:
         shutil.copyfile(checkpoint.metrics_log, metrics.path)
 
-    patience, min_delta = spec.early_stopping
-    settings = LoopSettings(
-        max_epochs=spec.training.max_epochs,
-        batch_size=spec.training.batch_size,
-        learning_rate=spec.training.learning_rate,
-        weight_decay=spec.training.weight_decay,
-        warmup_ratio=spec.training.warmup_ratio,
-        max_grad_norm=spec.training.max_grad_norm,
-        patience=patience,
-        min_delta=min_delta,
-        seed=spec.training.seed,
-        eval_every_steps=spec.training.eval_every_steps,
-        checkpoint_every_steps=spec.training.checkpoint_every_steps,
-        progress_interval_s=progress_interval_s,
-    )
-
     def save_progress(state: Checkpoint) -> None:
         metrics.write("checkpoint", step=state.progress.step)
-        where = progress_store.save(state, metrics.path)
-        log.info("saved progress checkpoint at step %d to %s", state.progress.step, where)
+        saved_at = progress_store.save(state, metrics.path)
+        log.info("saved progress checkpoint at step %d to %s", state.progress.step, saved_at)
 
-    loop = TrainingLoop(
-        model,
-        train_set,
-        validation_set,
-        settings,
-        pad_token_id=text_tokenizer.pad_token_id,
-        num_classes=len(labels),
-        device=device,
-        metrics=metrics,
-        spec_fingerprint=fingerprint,
-        on_checkpoint=save_progress,
+    runs: list[Run] = []
+    best: tuple[Run, PreTrainedModel] | None = None
+    encoded: tuple[TextTokenizer, EncodedSet, EncodedSet] | None = None
+    for rate in rates:
+        model = _build_model(spec, parent, device, where)
+        if encoded is None:  # every run of a sweep has the same architecture
+            text_tokenizer = TextTokenizer(
+                tokenizer, min(spec.training.max_seq_length, max_positions(model))
+            )
+            encoded = (
+                text_tokenizer,
+                encode_set(datasets.train, text_tokenizer),
+                encode_set(datasets.validation, text_tokenizer),
+            )
+        text_tokenizer, train_set, validation_set = encoded
+        settings = loop_settings(
+            spec, rate, progress_interval_s=progress_interval_s, checkpoints=resumable
+        )
+        if len(rates) > 1:
+            log.info("sweep: training with learning rate %g (%d of %d)",
+                     rate, len(runs) + 1, len(rates))
+            metrics.write("sweep", learningRate=rate, index=len(runs))
+        loop = TrainingLoop(
+            model,
+            train_set,
+            validation_set,
+            settings,
+            pad_token_id=text_tokenizer.pad_token_id,
+            num_classes=len(labels),
+            device=device,
+            metrics=metrics,
+            spec_fingerprint=fingerprint,
+            on_checkpoint=save_progress,
+        )
+        if checkpoint is not None:
+            loop.restore(checkpoint)
+            metrics.write("resume", fromStep=checkpoint.progress.step)
+        run = Run(rate, loop.run())
+        runs.append(run)
+        # Chosen by validation loss only: the holdout and replay sets stay unseen.
+        if best is None or _best_loss(run) < _best_loss(best[0]):
+            move_to(model, "cpu")  # kept aside while the next rate trains
+            best = (run, model)
+        else:
+            del model
+    assert best is not None and encoded is not None
+    chosen, model = best
+    text_tokenizer = encoded[0]
+    settings = loop_settings(
+        spec, chosen.learning_rate, progress_interval_s=progress_interval_s, checkpoints=resumable
     )
-    if checkpoint is not None:
-        loop.restore(checkpoint)
-        metrics.write("resume", fromStep=checkpoint.progress.step)
-    result = loop.run()
+    if len(rates) > 1:
+        log.info("sweep: kept learning rate %g (validation loss %s)",
+                 chosen.learning_rate, chosen.result.progress.best_loss)
 
-    metric_report = _evaluate_versions(
+    metric_report = evaluate_versions(
         candidate=model,
         parent_dir=parent.directory if parent.manifest.has_trained_head else None,
         parent_labels_match=parent.manifest.labels == labels,
-        datasets=datasets,
+        sets=EvalSets(datasets.validation, datasets.holdout, datasets.replays),
         tokenizer=text_tokenizer,
-        num_classes=len(labels),
         device=device,
         batch_size=settings.eval_batch_size,
         labels=labels,
     )
+    metric_report["curves"] = curves(runs, chosen)
     metrics.write("evaluated", metrics=metric_report)
 
     output_dir = workdir / "output"
@@ -292,6 +244,17 @@ def run_train(
     names = save_model_dir(model, tokenizer, output_dir)
     shutil.copyfile(metrics.path, output_dir / METRICS_FILE)
     names.append(METRICS_FILE)
+    started_from = record.ParentRef(
+        version=parent.manifest.version, uri=parent.uri, manifest_digest=parent.manifest_digest
+    )
+    training = {
+        **chosen.result.summary(),
+        "coldStart": spec.cold_start,
+        "device": str(device),
+        "learningRate": chosen.learning_rate,
+    }
+    if len(runs) > 1:
+        training["sweepSeconds"] = round(sum(r.result.progress.train_seconds for r in runs), 3)
 
     def make_manifest(files: tuple[record.FileEntry, ...]) -> record.Manifest:
         return record.Manifest(
@@ -299,16 +262,17 @@ def run_train(
             lineage=spec.lineage.name,
             task=spec.lineage.task,
             labels=labels,
-            parent=record.ParentRef(
-                version=parent.manifest.version,
-                uri=parent.uri,
-                manifest_digest=parent.manifest_digest,
-            ),
+            # A cold start took only the architecture and tokenizer: it names the version it
+            # is compared with, and is a root of the hash chain.
+            parent=None if spec.cold_start else started_from,
+            compared_with=started_from if spec.cold_start else None,
             files=files,
             datasets=datasets.refs,
             metrics=metric_report,
-            training={**result.summary(), "coldStart": spec.cold_start, "device": str(device)},
-            hyperparameters=_hyperparameters(spec, settings, max_length, device),
+            training=training,
+            hyperparameters=hyperparameters_json(
+                spec, settings, rates=rates, max_length=text_tokenizer.max_length, device=device
+            ),
             software=software_versions(),
             created_at=utc_now(),
         )
@@ -325,105 +289,32 @@ def run_train(
     return TrainOutcome(manifest, digest, spec.output.uri)
 
 
+def _best_loss(run: Run) -> float:
+    loss = run.result.progress.best_loss
+    return float("inf") if loss is None else loss
+
+
+def _build_model(
+    spec: TrainSpec, parent: FetchedVersion, device: torch.device, where: str
+) -> PreTrainedModel:
+    # Seed before building the model: a warm start's fresh classification head and a cold
+    # start's whole network are drawn from torch's generator, the same for every sweep run.
+    _make_deterministic(spec.training.seed, device)
+    labels = spec.lineage.labels
+    with loading_parent(where):
+        if spec.cold_start:
+            model = build_random_classifier(parent.directory, labels, spec.training.seed)
+            log.info("built %s with random weights (cold start)", type(model).__name__)
+        else:
+            model = load_classifier(parent.directory, labels)
+            log.info("loaded %s from parent %s (warm start)",
+                     type(model).__name__, parent.manifest.version)
+    return model
+
+
 def _make_deterministic(seed: int, device: torch.device) -> None:
     torch.manual_seed(seed)
     # warn_only: a few CUDA kernels have no deterministic variant; they warn instead of failing.
     torch.use_deterministic_algorithms(True, warn_only=True)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
-
-
-def _hyperparameters(
-    spec: TrainSpec, settings: LoopSettings, max_length: int, device: torch.device
-) -> dict[str, Any]:
-    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return {
-        "coldStart": spec.cold_start,
-        "maxEpochs": settings.max_epochs,
-        "learningRate": settings.learning_rate,
-        "batchSize": settings.batch_size,
-        "maxSeqLength": max_length,
-        "seed": settings.seed,
-        "warmupRatio": settings.warmup_ratio,
-        "weightDecay": settings.weight_decay,
-        "maxGradNorm": settings.max_grad_norm,
-        "earlyStopping": {"patience": settings.patience, "minDelta": settings.min_delta},
-        "evalEverySteps": settings.eval_every_steps,
-        "checkpointEverySteps": settings.checkpoint_every_steps,
-        "validationFraction": spec.dataset.validation_fraction,
-        "optimizer": "AdamW",
-        "schedule": "linear-warmup-decay",
-        "precision": "bf16-autocast" if bf16 else "fp32",
-    }
-
-
-def _evaluate_versions(
-    *,
-    candidate: torch.nn.Module,
-    parent_dir: Path | None,
-    parent_labels_match: bool,
-    datasets: Datasets,
-    tokenizer: TextTokenizer,
-    num_classes: int,
-    device: torch.device,
-    batch_size: int,
-    labels: tuple[str, ...],
-) -> dict[str, Any]:
-    """Candidate and parent on the holdout and each replay set, on the same examples.
-
-    A parent without a trained head for these labels (a base checkpoint) has nothing to
-    compare: its metrics are null and the reason is recorded.
-    """
-    parent_model = None
-    if parent_dir is not None and parent_labels_match:
-        with loading_parent(f"parent at {parent_dir}"):
-            parent_model = load_classifier(parent_dir, labels)
-        move_to(parent_model, device)
-
-    def score(model: torch.nn.Module | None, data: EncodedSet) -> dict[str, Any] | None:
-        if model is None:
-            return None
-        result: EvalResult = evaluate(
-            model,
-            data,
-            batch_size=batch_size,
-            pad_token_id=tokenizer.pad_token_id,
-            num_classes=num_classes,
-            device=device,
-        )
-        return result.to_json()
-
-    move_to(candidate, device)
-    holdout = datasets.holdout or datasets.validation
-    holdout_set = encode_set(holdout, tokenizer)
-    report: dict[str, Any] = {
-        "holdout": {
-            "uri": holdout.source,
-            "fromValidation": datasets.holdout is None,
-            "candidate": score(candidate, holdout_set),
-            "parent": score(parent_model, holdout_set),
-        },
-        "replay": [],
-        "validation": {"candidate": score(candidate, encode_set(datasets.validation, tokenizer))},
-        "parentEvaluated": parent_model is not None,
-    }
-    if parent_model is None:
-        report["parentNotEvaluatedReason"] = (
-            "the parent has no classification head trained for these labels"
-        )
-    for replay in datasets.replays:
-        replay_set = encode_set(replay, tokenizer)
-        report["replay"].append(
-            {
-                "uri": replay.source,
-                "candidate": score(candidate, replay_set),
-                "parent": score(parent_model, replay_set),
-            }
-        )
-    log.info(
-        "evaluated candidate%s on holdout %s: %s",
-        " and parent" if parent_model is not None else "",
-        holdout.source,
-        report["holdout"],
-    )
-    return report

@@ -39,6 +39,9 @@ class LoopSettings:
     min_delta: float
     seed: int
     eval_every_steps: int | None = None
+    # Used when eval_every_steps is None: evaluations spread evenly over each epoch, the
+    # last at its end (1 for a warm start, 2 for a cold one; see warmstart.trainspec).
+    evals_per_epoch: int = 1
     checkpoint_every_steps: int = 0
     progress_interval_s: float = 10.0
 
@@ -98,6 +101,11 @@ class LoopResult:
     examples_per_second: float  # training steps only, this process
     best_validation: EvalResult | None
 
+    @property
+    def evaluations(self) -> list[dict[str, Any]]:
+        """Every validation evaluation of the run, in step order (the learning curve)."""
+        return list(self.progress.evaluations)
+
     def summary(self) -> dict[str, Any]:
         progress = self.progress
         return {
@@ -144,6 +152,9 @@ class TrainingLoop:
         self.spec_fingerprint = spec_fingerprint
         self.on_checkpoint = on_checkpoint
         self.steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+        self.eval_interval = settings.eval_every_steps or math.ceil(
+            self.steps_per_epoch / max(1, settings.evals_per_epoch)
+        )
         self.planned_steps = self.steps_per_epoch * settings.max_epochs
         self.schedule = LinearWarmupDecay(
             warmup_steps=math.ceil(settings.warmup_ratio * self.planned_steps),
@@ -238,7 +249,7 @@ class TrainingLoop:
                 due = (
                     progress.step % settings.eval_every_steps == 0
                     if settings.eval_every_steps
-                    else end_of_epoch
+                    else end_of_epoch or (index + 1) % self.eval_interval == 0
                 )
                 if due:
                     self._evaluate()
@@ -329,6 +340,8 @@ class TrainingLoop:
             "accuracy": round(result.accuracy, 6),
             "f1": round(result.f1, 6),
             "improved": improved,
+            # Training time up to this evaluation: the time to the best validation loss.
+            "trainSeconds": round(progress.train_seconds, 3),
         }
         progress.evaluations.append(record)
         self.metrics.write("eval", **record, stoppedEarly=progress.stopped_early)

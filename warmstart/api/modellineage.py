@@ -300,7 +300,11 @@ class LineageVersion(ApiModel):
     """Version name, also its folder under storage.uri."""
 
     parent: Annotated[str, Field(max_length=63)] | None = None
-    """Version this one was warm-started from; unset for the base."""
+    """Version this one was warm-started from; unset for the base and for a cold start."""
+
+    compared_with: Annotated[str, Field(max_length=63)] | None = None
+    """For a cold start (trained from random weights): the version it was evaluated
+    against. It took that version's architecture, not its weights, so it is no child."""
 
     uri: Annotated[str, Field(max_length=1024)]
     """Where the version's files live."""

@@ -28,8 +28,26 @@ from warmstart.api.fields import (
 from warmstart.api.markers import Cel, ListType
 from warmstart.api.podfields import ImageReference, PlainText
 from warmstart.api.scheduling import Resources, Toleration
+from warmstart.api.training import (
+    COLD_START_MIN_DELTA,
+    COLD_START_PATIENCE,
+    DEFAULT_MIN_DELTA,
+    WARM_START_PATIENCE,
+    EarlyStopping,
+    Training,
+)
 
-__all__ = ["Resources", "Toleration"]  # moved to scheduling.py; importable from here too
+# Moved to scheduling.py and training.py; importable from here too.
+__all__ = [
+    "COLD_START_MIN_DELTA",
+    "COLD_START_PATIENCE",
+    "DEFAULT_MIN_DELTA",
+    "WARM_START_PATIENCE",
+    "EarlyStopping",
+    "Resources",
+    "Toleration",
+    "Training",
+]
 
 # Replay sets a lineage may list; also bounds the per-set results in job status.
 MAX_REPLAY_SETS = 16
@@ -107,64 +125,6 @@ class Dataset(ApiModel):
 
     label_field: PlainText = "label"
     """JSON field of each example that holds the class label (one of the lineage's labels)."""
-
-
-# Early-stopping defaults: a warm start is already near a good optimum and overfits the new
-# window quickly; a cold start needs room to get past its noisy first epochs.
-WARM_START_PATIENCE = 2
-COLD_START_PATIENCE = 4
-DEFAULT_MIN_DELTA = 0.001
-
-
-class EarlyStopping(ApiModel):
-    """Stop when validation loss stops improving. Unset fields default by start kind:
-    patience 2 for a warm start, 4 for a cold start; minDelta 0.001 for both."""
-
-    patience: Annotated[int, Field(ge=1, le=100)] | None = None
-    """Epochs without an improvement of at least minDelta before training stops."""
-
-    min_delta: Annotated[float, Field(ge=0, le=10)] | None = None
-    """Smallest drop in validation loss that counts as an improvement."""
-
-    def resolved(self, *, cold_start: bool) -> tuple[int, float]:
-        """(patience, minDelta) with the start-kind defaults filled in."""
-        default_patience = COLD_START_PATIENCE if cold_start else WARM_START_PATIENCE
-        return (
-            self.patience if self.patience is not None else default_patience,
-            self.min_delta if self.min_delta is not None else DEFAULT_MIN_DELTA,
-        )
-
-
-class Training(ApiModel):
-    """Hyperparameters of the run; recorded in the child's manifest."""
-
-    max_epochs: Annotated[int, Field(ge=1, le=1000)] = 5
-    """Upper bound on passes over the training data; early stopping usually ends sooner."""
-
-    learning_rate: Annotated[float, Field(gt=0, le=1)] = 5e-05
-    """Peak learning rate of the AdamW optimizer, in (0, 1]."""
-
-    batch_size: Annotated[int, Field(ge=1, le=4096)] = 16
-    """Examples per optimizer step."""
-
-    max_seq_length: Annotated[int, Field(ge=8, le=8192)] = 128
-    """Tokens per example; longer inputs are truncated."""
-
-    seed: Annotated[int, Field(ge=0, le=4294967295)] = 42
-    """Seed for initialisation, shuffling and validationFraction, so a run can be repeated."""
-
-    early_stopping: EarlyStopping | None = None
-    """Stop on validation loss; see the field for warm and cold defaults."""
-
-    checkpoint_every_steps: Annotated[int, Field(ge=1, le=1000000)] = 500
-    """Write a resumable checkpoint to object storage every this many optimizer steps (and
-    at each epoch end); a restarted pod resumes from the newest complete one."""
-
-    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    """Fraction of the steps over which the learning rate ramps up from zero, in [0, 1)."""
-
-    grad_clip_norm: Annotated[float, Field(gt=0, le=1000)] = 1.0
-    """Gradients are rescaled to at most this global L2 norm."""
 
 
 class WarmStartJobTemplate(ApiModel):

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from warmstart import record
 from warmstart.api.constants import VersionPhase
 from warmstart.cli import auditcmds, pinning
 from warmstart.cli.credentials import s3_settings
+from warmstart.cli.curves import render_curves_svg, series_of, write_chart
 from warmstart.cli.errors import EXIT_BROKEN, EXIT_OK, CliError
 from warmstart.cli.kube import ConflictError, Kube, KubeOptions
 from warmstart.cli.progress import Progress
@@ -21,7 +23,7 @@ from warmstart.cli.textgraph import render_dot, render_mermaid
 from warmstart.cli.tree import render_tree
 from warmstart.cli.verify import choose_start, verify_lineage
 from warmstart.cli.view import LineageView, VersionView, from_object
-from warmstart.storage import Storage
+from warmstart.storage import Storage, StorageError
 
 GRAPH_RENDERERS: dict[str, Callable[[LineageView], str]] = {
     "mermaid": render_mermaid,
@@ -74,6 +76,61 @@ def lineage_graph(
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
     console.progress.step(f"wrote {fmt} graph of {len(view.versions)} versions to {output}")
+    return EXIT_OK
+
+
+def lineage_curves(
+    options: KubeOptions,
+    console: Console,
+    name: str,
+    versions: list[str],
+    *,
+    output: Path | None,
+    s3_endpoint: str | None,
+) -> int:
+    """Validation loss and accuracy against steps for ``versions``, from their manifests
+    (each checked against the digest the lineage recorded for it)."""
+    kube = Kube.connect(options)
+    try:
+        view = from_object(kube.get_lineage(name), kube.namespace)
+        chosen = [view.version(version) for version in versions]
+        secret = f"{kube.namespace}/{view.secret_name}"
+        data = kube.read_secret_data(
+            view.secret_name,
+            needed_by=f"spec.storage.secretRef of ModelLineage {kube.namespace}/{name}",
+        )
+    finally:
+        kube.close()
+    store = Storage(s3_settings(data, secret=secret, endpoint_override=s3_endpoint))
+    series = []
+    for version in chosen:
+        try:
+            raw = store.read_manifest(record.ensure_prefix(version.uri))
+            if version.manifest_digest:
+                record.verify_manifest_digest(raw, version.manifest_digest,
+                                              what=f"version {version.name}: manifest.json")
+            manifest = record.parse_manifest(raw, source=f"{version.uri}manifest.json")
+        except (StorageError, record.RecordError) as exc:
+            raise CliError(f"version {version.name}: {exc}") from None
+        one = series_of(version.name, manifest.evaluation,
+                        cold_start=manifest.training_report.cold_start)
+        if one.note:
+            console.warn(f"{version.name} {one.note}: it learned the class prior; do not "
+                         "read its comparison as a fair baseline")
+        series.append(one)
+    try:
+        svg = render_curves_svg(series, title=f"{view.name}: {' vs '.join(versions)}")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    target = output or Path(f"{view.name}-{'-'.join(versions)}-curves.svg")
+    try:
+        written = write_chart(svg, target)
+    except OSError as exc:
+        raise CliError(f"cannot write {target}: {exc.strerror or exc}") from None
+    for path in written:
+        console.progress.step(f"wrote {path}")
+    if len(written) == 1:
+        console.progress.step("no PNG: rsvg-convert is not installed")
     return EXIT_OK
 
 

@@ -86,6 +86,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     _audit_parsers(actions, common)
 
+    curves = actions.add_parser(
+        "curves",
+        parents=[common],
+        help="validation loss and accuracy against steps for versions, as SVG (and PNG)",
+    )
+    curves.add_argument("name", metavar="NAME", help="ModelLineage name")
+    curves.add_argument("versions", metavar="VERSION", nargs="+", help="e.g. a warm and a cold")
+    curves.add_argument("-o", "--output", type=Path, metavar="FILE.svg",
+                        help="default NAME-V1-V2-curves.svg; a PNG is written beside it")
+    curves.add_argument("--s3-endpoint", metavar="URL",
+                        help="reach storage here instead of the Secret's")
+
     graph = actions.add_parser("graph", parents=[common], help="draw the lineage")
     graph.add_argument("name", metavar="NAME", help="ModelLineage name")
     graph.add_argument("--format", required=True, choices=sorted(commands.GRAPH_RENDERERS))
@@ -152,6 +164,9 @@ def run(args: argparse.Namespace, console: commands.Console) -> int:
         )
     if args.action == "history":
         return auditcmds.lineage_history(options, console, args.name, args.at, args.s3_endpoint)
+    if args.action == "curves":
+        return commands.lineage_curves(options, console, args.name, args.versions,
+                                       output=args.output, s3_endpoint=args.s3_endpoint)
     if args.action == "graph":
         return commands.lineage_graph(
             options, console, args.name, fmt=args.format, output=args.output

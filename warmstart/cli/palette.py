@@ -60,7 +60,11 @@ def node_lines(view: LineageView, version: VersionView) -> tuple[str, ...]:
     markers = view.markers(version.name)
     if markers:
         status += " · " + ", ".join(markers)
-    return (version.name, format_metric(view.metric, version.metric_value), status)
+    lines: tuple[str, ...] = (
+        version.name, format_metric(view.metric, version.metric_value), status)
+    if version.cold_start:
+        lines += (f"cold start · vs {version.compared_with}",)
+    return lines
 
 
 def missing_parents(view: LineageView) -> tuple[str, ...]:

@@ -64,6 +64,10 @@ def render_mermaid(view: LineageView) -> str:
         if version.parent is not None:
             arrow = "-.->" if is_discarded(version.phase) else "-->"
             lines.append(f"    {ids[version.parent]} {arrow} {ids[version.name]}")
+        elif version.cold_start and version.compared_with in ids:
+            # Not a parent: a dotted, arrowless link to the version it was compared with.
+            lines.append(f"    {ids[version.compared_with]} -. compared with .- "
+                         f"{ids[version.name]}")
     for css_class, style in styles.items():
         lines.append(_mermaid_class(style))
         lines.append(f"    class {','.join(members[css_class])} {css_class}")
@@ -114,5 +118,8 @@ def render_dot(view: LineageView) -> str:
         if version.parent is not None:
             edge_style = " [style=dashed]" if is_discarded(version.phase) else ""
             lines.append(f"    {ids[version.parent]} -> {ids[version.name]}{edge_style};")
+        elif version.cold_start and version.compared_with in ids:
+            lines.append(f"    {ids[version.compared_with]} -> {ids[version.name]} "
+                         '[style=dotted, arrowhead=none, label="compared with"];')
     lines.append("}")
     return "\n".join(lines) + "\n"

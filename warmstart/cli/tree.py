@@ -72,6 +72,8 @@ def _note(view: LineageView, version: VersionView) -> str:
     markers = view.markers(version.name)
     if markers:
         parts.append(f"[{', '.join(markers)}]")
+    if version.cold_start:
+        parts.append(f"(cold start, compared with {version.compared_with})")
     if version.parent is not None and version.parent not in view.names:
         parts.append(f"(parent {version.parent} not indexed)")
     if version.reason:

@@ -63,6 +63,8 @@ class VerifiedLink:
     manifest_digest: str
     files: int
     size: int
+    cold_start: bool = False  # trained from random weights; the next link is what it was
+    # compared with, not its parent
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,14 @@ class VerifyReport:
                 if files_checked
                 else "files skipped"
             )
-            rows.append(f"{link.version:<{width}}  {link.manifest_digest}  ok  ({files})")
-        path = " -> ".join(link.version for link in self.links)
+            cold = "  cold start: compared with the next, not trained from it" \
+                if link.cold_start else ""
+            rows.append(
+                f"{link.version:<{width}}  {link.manifest_digest}  ok  ({files}){cold}"
+            )
+        path = "".join(
+            link.version + (" ~> " if link.cold_start else " -> ") for link in self.links
+        ).removesuffix(" -> ").removesuffix(" ~> ")
         what = "manifests and files" if files_checked else "manifests only"
         rows.append(f"chain intact: {path} ({len(self.links)} versions, {what})")
         return "\n".join(rows) + "\n"
@@ -149,6 +157,10 @@ class _TrackingReader:
             parent_prefix = record.ensure_prefix(manifest.parent.uri)
             recorded_by = f"{manifest.version}'s manifest"
             self.known.setdefault(parent_prefix, (manifest.parent.version, recorded_by))
+        if manifest.compared_with is not None:
+            compared_prefix = record.ensure_prefix(manifest.compared_with.uri)
+            recorded_by = f"{manifest.version}'s manifest (comparedWith)"
+            self.known.setdefault(compared_prefix, (manifest.compared_with.version, recorded_by))
 
     def file_digest(self, version_prefix: str, name: str) -> str:
         prefix = record.ensure_prefix(version_prefix)
@@ -171,16 +183,21 @@ def verify_lineage(
     """Verify the chain from ``start`` to the base. A broken chain is a report, not an
     exception; storage that cannot be reached raises ``StorageAccessError``."""
     reader = _TrackingReader(source, start, progress)
-    try:
-        links = record.verify_chain(
-            reader, start.uri, start.manifest_digest or "", check_files=check_files
-        )
-    except record.RecordError as exc:
-        return VerifyReport(start.name, broken=_broken(start, reader, exc))
-    except storage.ObjectNotFoundError as exc:
-        return VerifyReport(start.name, broken=_missing(view, start, reader, exc))
-    except storage.StorageError as exc:
-        raise StorageAccessError(f"cannot read the lineage record: {exc}") from None
+    walked = _walk(view, start, reader, start.uri, start.manifest_digest or "", check_files)
+    if isinstance(walked, BrokenLink):
+        return VerifyReport(start.name, broken=walked)
+    links = walked
+    cold_starts = []
+    compared = links[-1].manifest.compared_with
+    if links[-1].manifest.parent is None and compared is not None:
+        # A cold start is a root of its own: it started from random weights. The version it
+        # was compared with (its manifest's digest already checked by the walk) must itself
+        # chain to the base, so the walk goes on from there.
+        cold_starts.append(links[-1].version)
+        walked = _walk(view, start, reader, compared.uri, compared.manifest_digest, check_files)
+        if isinstance(walked, BrokenLink):
+            return VerifyReport(start.name, broken=walked)
+        links = links + walked
     verified = tuple(
         VerifiedLink(
             version=link.version,
@@ -188,6 +205,7 @@ def verify_lineage(
             manifest_digest=link.manifest_digest,
             files=len(link.manifest.files),
             size=sum(entry.size for entry in link.manifest.files),
+            cold_start=link.version in cold_starts,
         )
         for link in links
     )
@@ -208,6 +226,24 @@ def verify_lineage(
         )
         return VerifyReport(start.name, broken=unpinned, warnings=warnings)
     return VerifyReport(start.name, links=verified, warnings=warnings)
+
+
+def _walk(
+    view: LineageView,
+    start: VersionView,
+    reader: _TrackingReader,
+    uri: str,
+    digest: str,
+    check_files: bool,
+) -> list[record.ChainLink] | BrokenLink:
+    try:
+        return record.verify_chain(reader, uri, digest, check_files=check_files)
+    except record.RecordError as exc:
+        return _broken(start, reader, exc)
+    except storage.ObjectNotFoundError as exc:
+        return _missing(view, start, reader, exc)
+    except storage.StorageError as exc:
+        raise StorageAccessError(f"cannot read the lineage record: {exc}") from None
 
 
 def _object_uri(reader: _TrackingReader) -> str:

@@ -33,6 +33,12 @@ class VersionView:
     manifest_digest: str | None
     metric_value: float | None
     reason: str | None = None
+    # A cold start (random weights) has no parent; this is the version it was compared with.
+    compared_with: str | None = None
+
+    @property
+    def cold_start(self) -> bool:
+        return self.parent is None and self.compared_with is not None
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ def from_object(obj: Mapping[str, Any], namespace: str) -> LineageView:
                 getattr(version.metrics, metric.value) if version.metrics is not None else None
             ),
             reason=version.reason,
+            compared_with=version.compared_with,
         )
         for version in (status.versions or [] if status else [])
     )
