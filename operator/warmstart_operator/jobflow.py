@@ -53,6 +53,7 @@ from warmstart_operator.jobsteps import (
     Failure,
     Wait,
     job_outcome,
+    majority_class_warning,
     policy_of,
     summarise,
     termination_reason,
@@ -318,6 +319,8 @@ class JobReconciler:
             JobConditionType.TRAINED, True, JobReason.TRAINING_SUCCEEDED,
             f"version {version} verified ({child.digest}); the lineage records it",
             meta.get("generation"), now))
+        if warning := majority_class_warning(child, meta.get("generation"), now):
+            step.conditions = set_condition(step.conditions, warning)
         out.look_again(SAFETY_NET_SECONDS)
 
     def _read_verdict(self, wsj: dict[str, Any], spec: WarmStartJobSpec,

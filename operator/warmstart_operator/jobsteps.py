@@ -3,8 +3,10 @@ the promotion policy, and the run's summary from its manifest."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from warmstart.api.conditions import Condition, JobConditionType, JobReason
 from warmstart.api.constants import JobPromotion, PromotionPolicy
 from warmstart.api.modellineage import ModelLineage
 from warmstart.api.warmstartjob import (
@@ -17,6 +19,7 @@ from warmstart.api.warmstartjob import (
 from warmstart_operator import gate, lineage_index
 from warmstart_operator.metrics import Metrics
 from warmstart_operator.objectstore import ReadManifest
+from warmstart_operator.outcome import condition
 
 # A job waiting on something no event announces (a lineage about to be created, a verdict
 # whose event was missed) is looked at again after this long.
@@ -102,3 +105,16 @@ def summarise(step: WarmStartJobStatus, child: ReadManifest, spec: WarmStartJobS
         metrics.model_metric.labels(
             namespace=lineage.metadata["namespace"], lineage=lineage.metadata["name"],
             version=child.manifest.version, metric=metric.value).set(value)
+
+
+def majority_class_warning(child: ReadManifest, generation: int | None,
+                           now: dt.datetime) -> Condition | None:
+    """A `MajorityClass` condition when the candidate predicts (nearly) one label for the
+    whole holdout: it learned the class prior, and its comparison says little."""
+    majority = child.manifest.evaluation.majority_class
+    if majority is None or not majority.flagged:
+        return None
+    share = f"{100 * majority.share:.0f}%" if majority.share is not None else "nearly all"
+    return condition(JobConditionType.MAJORITY_CLASS, True, JobReason.PREDICTS_ONE_CLASS,
+                     f"the candidate predicts {majority.label!r} for {share} of the holdout: "
+                     "it learned the class prior only; compare it with care", generation, now)

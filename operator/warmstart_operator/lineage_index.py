@@ -123,6 +123,8 @@ def entry_from_manifest(
     return LineageVersion(
         name=name,
         parent=manifest.parent.version if manifest.parent else None,
+        # A cold start names what it was evaluated against without claiming it as parent.
+        compared_with=manifest.compared_with.version if manifest.compared_with else None,
         uri=uri,
         manifest_digest=digest,
         dataset_digest=manifest.dataset_digest,

@@ -27,7 +27,8 @@ def manifest(version: str, *, lineage: str = "reviews",
              parent: tuple[str, str, str] | None = None, accuracy: float | None = None,
              parent_accuracy: float | None = None, labels: tuple[str, ...] = LABELS,
              replay: list[dict[str, Any]] | None = None,
-             created: str = "2026-01-01T00:00:00+00:00") -> bytes:
+             created: str = "2026-01-01T00:00:00+00:00",
+             majority: dict[str, Any] | None = None) -> bytes:
     holdout: dict[str, Any] = {}
     if accuracy is not None:
         holdout["candidate"] = {"accuracy": accuracy, "loss": 1 - accuracy, "examples": 40}
@@ -38,7 +39,8 @@ def manifest(version: str, *, lineage: str = "reviews",
         version=version, lineage=lineage, task="sequence-classification", labels=labels,
         parent=record.ParentRef(*parent) if parent else None,
         files=(record.FileEntry("model.safetensors", "sha256:" + "b" * 64, 10),),
-        metrics={"holdout": holdout, "replay": replay or []},
+        metrics={"holdout": holdout, "replay": replay or [],
+                 **({"majorityClass": majority} if majority is not None else {})},
         training={"epochs": 2, "steps": 10, "trainSeconds": 3.0}, created_at=created,
     ).to_bytes()
 
@@ -221,7 +223,8 @@ class Harness:
     def finish_training(self, wsj: str, accuracy: float | None = 0.9,
                         parent_accuracy: float | None = 0.8, lineage: str = "reviews",
                         replay: list[dict[str, Any]] | None = None,
-                        sign: Callable[[str, str, bytes], None] | None = None) -> str:
+                        sign: Callable[[str, str, bytes], None] | None = None,
+                        majority: dict[str, Any] | None = None) -> str:
         """The trainer's upload (manifest last; `sign(version, prefix, manifest)` writes its
         signature, as a signing trainer does), then the Job controller's Complete."""
         status = self.wsj(wsj)["status"]
@@ -230,6 +233,7 @@ class Harness:
         created = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
         raw = manifest(version, lineage=lineage, accuracy=accuracy,
                        parent_accuracy=parent_accuracy, replay=replay, created=created,
+                       majority=majority,
                        parent=(parent["version"], parent["uri"], parent["manifestDigest"]))
         self.store.put(record.manifest_uri(record.version_uri(STORAGE, version)), raw)
         if sign is not None:

@@ -331,3 +331,22 @@ def test_a_lost_status_write_after_the_job_was_created_adopts_it() -> None:
     assert h.phase("j") == "Training"
     assert h.wsj("j")["status"]["jobName"] == "j-train"
     assert [k for k in h.kube.objects if k[0] == "Job"] == [("Job", NS, "j-train")]
+
+
+# -- a candidate that learned only the class prior ---------------------------------------
+
+def test_a_candidate_predicting_one_class_carries_a_warning_condition() -> None:
+    h = registry()
+    h.create(make_wsj("flat").obj())
+    h.finish_training("flat", majority={"flagged": True, "label": "positive", "share": 0.97})
+    warning = h.condition("MajorityClass", h.wsj("flat"))
+    assert warning["status"] == "True" and warning["reason"] == "PredictsOneClass"
+    assert "'positive' for 97%" in warning["message"]
+
+
+def test_a_candidate_that_learned_has_no_majority_class_condition() -> None:
+    h = registry()
+    h.create(make_wsj("fine").obj())
+    h.finish_training("fine", majority={"flagged": False, "label": "positive", "share": 0.6})
+    conditions = h.wsj("fine")["status"].get("conditions") or []
+    assert "MajorityClass" not in {c["type"] for c in conditions}

@@ -275,3 +275,16 @@ def test_config_from_env() -> None:
     assert config.trainer_command == ("python", "-m", "trainer")
     with pytest.raises(ConfigError, match="WARMSTART_POLL_SECONDS"):
         OperatorConfig.from_env({"WARMSTART_POLL_SECONDS": "soon"})
+
+
+def test_a_cold_start_is_indexed_with_what_it_was_compared_with_not_as_a_child() -> None:
+    cold = record.Manifest(
+        version="week2-cold", lineage="reviews", task="sequence-classification",
+        labels=("negative", "positive"), parent=None,
+        compared_with=record.ParentRef("week1", "s3://b/week1/", "sha256:" + "c" * 64),
+        files=(record.FileEntry("model.safetensors", "sha256:" + "b" * 64, 10),),
+        metrics={}, training={})
+    entry = lineage_index.entry_from_manifest("week2-cold", "s3://b/week2-cold/", "sha256:x",
+                                              cold, VersionPhase.CANDIDATE, None, None)
+    assert entry.parent is None
+    assert entry.compared_with == "week1"

@@ -85,6 +85,7 @@ class JobConditionType:
     PROMOTED = "Promoted"  # candidate became the lineage's desired serving version
     COMPLETE = "Complete"  # terminal: Succeeded or Rejected
     FAILED = "Failed"  # terminal: the run cannot produce a version
+    MAJORITY_CLASS = "MajorityClass"  # warning: the candidate predicts one label for all
 
 
 class JobReason:
@@ -107,6 +108,7 @@ class JobReason:
     BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     IMAGE_PULL_FAILED = "ImagePullFailed"  # the trainer image cannot be pulled
+    PREDICTS_ONE_CLASS = "PredictsOneClass"  # MajorityClass=True
     OUTPUT_MANIFEST_INVALID = "OutputManifestInvalid"
     # Gate outcome.
     GATE_PASSED = "GatePassed"

@@ -312,7 +312,9 @@ class WarmStartJobStatus(ApiModel):
         | None
     ) = None
     """Current state by aspect: ParentResolved, Trained, GatePassed, Promoted, Complete,
-    Failed. A Failed condition's reason says why (e.g. LineageNotFound, ParentNotFound)."""
+    Failed, and the warning MajorityClass (the candidate predicts one label for nearly all
+    of the holdout). A Failed condition's reason says why (e.g. LineageNotFound,
+    ImagePullFailed)."""
 
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """metadata.generation the status reflects."""
