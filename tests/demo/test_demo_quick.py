@@ -98,6 +98,9 @@ def assert_story_outcome(state_dir: Path) -> None:
     assert root.tag.endswith("svg")
     text = svg.read_text()
     assert all(name in text for name in (m.WEEK1, m.WEEK2, m.MISLABELLED))
+    curves = Path(summary["curves"]).read_text()
+    assert ET.fromstring(curves).tag.endswith("svg")
+    assert m.WEEK2 in curves and m.WEEK2_COLD in curves
 
 
 def run_readme_concepts(state_dir: Path) -> None:

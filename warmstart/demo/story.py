@@ -200,7 +200,7 @@ class Story:
         self._show_prediction(pod)
 
     def lineage_record(self, cli: Sequence[str]) -> None:
-        self.console.title("6. The lineage: tree, hash chain and signatures, graph")
+        self.console.title("6. The lineage: tree, hash chain and signatures, graph, curves")
         self._cli(cli, ["lineage", "tree", m.LINEAGE])
         self._cli(cli, ["lineage", "verify", m.LINEAGE, m.WEEK2])
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +215,12 @@ class Story:
                 self.results["png"] = str(png)
         self.console.say(f"lineage graph: {svg}"
                          + (f" (and {self.results['png']})" if "png" in self.results else ""))
+        # Week 2's learning curves, warm beside cold, from what each manifest recorded.
+        curves = self.output_dir / "week2-curves.svg"
+        self._cli(cli, ["lineage", "curves", m.LINEAGE, m.WEEK2, m.WEEK2_COLD,
+                        "-o", str(curves)])
+        self.results["curves"] = str(curves)
+        self.console.say(f"learning curves of week 2, warm beside cold: {curves}")
         self.tampering(cli)
 
     def tampering(self, cli: Sequence[str]) -> None:
