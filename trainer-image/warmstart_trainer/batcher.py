@@ -63,7 +63,8 @@ class BatchingSettings:
             try:
                 return kind(text)
             except ValueError:
-                raise ValueError(f"{name}={text!r} is not a {kind.__name__}") from None
+                what = "an integer" if kind is int else "a number"
+                raise ValueError(f"{name}={text!r} is not {what}") from None
 
         return cls(
             max_batch_size=int(number(MAX_BATCH_SIZE_ENV, defaults.max_batch_size, int)),
