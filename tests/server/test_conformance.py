@@ -251,3 +251,17 @@ def test_plain_http_errors_are_json(server: RunningServer) -> None:
     status, _, body = request("POST", f"{server.base}/v2/models/{MODEL}/infer", b"{not json",
                               {"Content-Type": "application/json"})
     assert status == 400 and "not valid JSON" in error_of(body)
+
+
+def test_large_answers_are_compressed_when_asked(server: RunningServer) -> None:
+    import gzip
+
+    body = json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [200],
+                                   "data": ["a good film"] * 200}]}).encode()
+    url = f"{server.base}/v2/models/{MODEL}/infer"
+    status, headers, answer = request("POST", url, body, {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(answer))["outputs"][0]["data"]) == 200
+    status, headers, answer = request("POST", url, body)
+    assert status == 200 and "Content-Encoding" not in headers
+    assert len(json.loads(answer)["outputs"][1]["data"]) == 400

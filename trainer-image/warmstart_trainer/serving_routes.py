@@ -43,6 +43,9 @@ T = TypeVar("T")
 # worker thread would; above them it moves off the event loop.
 _INLINE_BODY_BYTES = 16 * 1024
 _INLINE_TEXTS = 32
+# Most HTTP clients accept gzip by default; compressing a small answer costs more CPU than
+# the bytes it saves.
+_COMPRESS_BYTES = 4096
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -164,7 +167,7 @@ async def infer(request: web.Request) -> web.Response:
     )
     payload, headers = await _off_loop(state, len(parsed.texts) <= _INLINE_TEXTS, encode)
     response = web.Response(body=payload, headers=headers)
-    if "Accept-Encoding" in request.headers:
+    if len(payload) >= _COMPRESS_BYTES and "Accept-Encoding" in request.headers:
         response.enable_compression()  # what tritonclient's response compression asks for
     return response
 
