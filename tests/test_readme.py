@@ -39,6 +39,7 @@ SECTIONS = {
     "Benchmarks": Path(__file__),
     "Real node (opt-in)": REPO / "tests" / "localcluster" / "test_realnode.py",
     "Warm start vs cold start": Path(__file__),
+    "Serving": REPO / "tests" / "server" / "test_readme_serving.py",
 }
 
 
@@ -137,6 +138,7 @@ def test_benchmark_commands(tmp_path: Path) -> None:
             "python benchmarks/operator_bench.py": "--quick",
             "python benchmarks/gpu_check.py": (
                 "--dry-run-on-cpu --tiny --train-examples 64 --check-examples 32"),
+            "python benchmarks/server_bench.py": f"--quick --workdir {tmp_path / 'server'}",
         }, timeout=1200)
     out = {r.command.split()[1]: r.stdout + r.stderr for r in ran}
     assert re.search(r"\d", out["benchmarks/cluster_bench.py"])
@@ -146,6 +148,9 @@ def test_benchmark_commands(tmp_path: Path) -> None:
     assert "WarmStartJobs: 4 suspended + 2 trained over 2 namespaces" in operator, operator
     assert re.search(r"API writes per WarmStartJob \(whole life\) +\d", operator), operator
     assert "[gpu-check]" in out["benchmarks/gpu_check.py"]
+    server = out["benchmarks/server_bench.py"]
+    assert re.search(r"\| 16 clients, 1 text/request \| [\d.]+ \|", server), server
+    assert "server RSS" in server, server
 
 
 @pytest.mark.cluster

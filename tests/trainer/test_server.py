@@ -1,4 +1,6 @@
-"""The model server: ready only for a verified, loaded version; KServe v2 inference."""
+"""The model server in-process: ready only for a verified, loaded version; KServe v2 inference.
+
+The protocol conformance suite, against a server process, is in tests/server/."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from aiohttp import web
 from tests.trainer.support import LABELS, file_prefix, make_tiny_base, publish_dir
 from warmstart import record
 from warmstart.storage import Storage
+from warmstart_trainer.oip_codec import ProtocolError, parse_infer_request
 from warmstart_trainer.server import ServerSettings, build_app
 
 
@@ -195,23 +198,23 @@ def test_base_without_trained_head_is_not_served(tmp_path: Path, classifier_dir:
         {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a"]}]},
         {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [5]}]},
         {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [0], "data": []}]},
+        {"inputs": [{"name": "other", "datatype": "BYTES", "shape": [1], "data": ["a"]}]},
     ],
 )
 def test_malformed_requests_are_refused(body: dict[str, Any]) -> None:
-    from warmstart_trainer.server import BadRequestError, parse_texts
-
-    with pytest.raises(BadRequestError):
-        parse_texts(body, max_batch=8)
+    with pytest.raises(ProtocolError):
+        parse_infer_request(json.dumps(body).encode(), None, max_texts=8)
 
 
 def test_texts_accept_flat_and_column_shapes() -> None:
-    from warmstart_trainer.server import BadRequestError, parse_texts
-
-    flat = {"inputs": [{"name": "t", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]}
+    flat = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]}
     column = {
-        "inputs": [{"name": "t", "datatype": "BYTES", "shape": [2, 1], "data": [["a"], ["b"]]}]
+        "inputs": [
+            {"name": "text", "datatype": "BYTES", "shape": [2, 1], "data": [["a"], ["b"]]}
+        ]
     }
-    assert parse_texts(flat, 8) == parse_texts(column, 8) == ["a", "b"]
-    with pytest.raises(BadRequestError, match="at most 1"):
-        parse_texts(flat, 1)
-    json.dumps(flat)
+    texts = [parse_infer_request(json.dumps(b).encode(), None, max_texts=8).texts
+             for b in (flat, column)]
+    assert texts == [["a", "b"], ["a", "b"]]
+    with pytest.raises(ProtocolError, match="at most 1"):
+        parse_infer_request(json.dumps(flat).encode(), None, max_texts=1)

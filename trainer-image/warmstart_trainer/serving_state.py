@@ -1,0 +1,161 @@
+"""The model server's settings and state, and loading the version in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from aiohttp import web
+
+from warmstart import record, storage
+from warmstart_trainer.batcher import BatchingSettings, DynamicBatcher
+from warmstart_trainer.errors import TrainerError
+from warmstart_trainer.serving_metrics import ServerMetrics
+from warmstart_trainer.serving_model import LoadedModel, load_version
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES_ENV = "WARMSTART_MAX_REQUEST_BYTES"
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+def _max_request_bytes() -> int:
+    text = os.environ.get(MAX_REQUEST_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_REQUEST_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{MAX_REQUEST_BYTES_ENV}={text!r} is not an integer") from None
+    if value < 1024:
+        raise ValueError(f"{MAX_REQUEST_BYTES_ENV} must be at least 1024, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    uri: str
+    model_name: str
+    workdir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    expected_digest: str | None = None
+    device: str | None = None
+    max_request_texts: int = 256
+    max_length: int = 512
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 30.0
+    # Read from the environment when not given: the Deployment sets them per model.
+    batching: BatchingSettings = field(default_factory=BatchingSettings.from_env)
+    max_request_bytes: int = field(default_factory=_max_request_bytes)
+
+
+Probabilities = npt.NDArray[np.float32]
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    store: storage.Storage
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    loaded: LoadedModel | None = None
+    failure: str | None = None
+    # One thread owns the model: batches run one after another, each using torch's own
+    # intra-op threads; the event loop stays free for probes and for queueing requests.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    )
+    # Decoding and encoding large bodies, off the event loop and beside the model thread.
+    codec_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="codec")
+    )
+    batcher: DynamicBatcher[str, Probabilities] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = DynamicBatcher(
+            self.settings.batching, self._run_batch, on_batch=self.metrics.record_batch
+        )
+        self.metrics.record_settings(self.settings.batching)
+        self.metrics.queued_requests.set_function(lambda: self.batcher.queued_requests)
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded is not None
+
+    async def _run_batch(self, texts: list[str]) -> Sequence[Probabilities]:
+        loaded = self.loaded
+        if loaded is None:
+            raise RuntimeError("no model is loaded")
+        loop = asyncio.get_running_loop()
+        probabilities = await loop.run_in_executor(self.executor, loaded.predict, texts)
+        return list(probabilities)  # one row per text: the batcher hands each request its own
+
+    def shutdown_executors(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.codec_executor.shutdown(wait=False, cancel_futures=True)
+
+
+STATE_KEY = web.AppKey("state", ServerState)
+
+
+async def load_in_background(state: ServerState) -> None:
+    """Load once; retry only while storage is unreachable, never after a refusal."""
+    loop = asyncio.get_running_loop()
+    settings = state.settings
+    load = partial(
+        load_version,
+        settings.uri,
+        settings.workdir,
+        state.store,
+        expected_digest=settings.expected_digest,
+        device=settings.device,
+        max_length=settings.max_length,
+    )
+    delay = settings.retry_initial_s
+    while True:
+        try:
+            loaded = await loop.run_in_executor(state.executor, load)
+        except storage.StorageUnavailableError as exc:
+            state.metrics.load_failures.inc()
+            state.failure = f"storage unavailable, retrying in {delay:.0f}s: {exc}"
+            log.warning("could not fetch version %s: %s", settings.uri, state.failure)
+            await asyncio.sleep(delay)
+            delay = min(settings.retry_max_s, delay * 2)
+            continue
+        except (TrainerError, storage.StorageError, record.RecordError, OSError, ValueError) as exc:
+            state.metrics.load_failures.inc()
+            state.failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("refused to serve %s: %s; staying not ready", settings.uri, state.failure)
+            return
+        except Exception as exc:  # a model that transformers cannot build, a torch error, ...
+            state.metrics.load_failures.inc()
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            state.failure = f"loading failed: {type(exc).__name__}: {first_line}"
+            log.exception("refused to serve %s; staying not ready", settings.uri)
+            return
+        state.loaded = loaded
+        state.failure = None
+        state.metrics.ready.set(1)
+        state.metrics.model_info.labels(
+            settings.model_name, loaded.version, loaded.manifest_digest
+        ).set(1)
+        log.info(
+            "loaded version %s (manifest %s) from %s on %s; ready (batches of at most %d "
+            "texts, queue delay %g ms, queue size %d)",
+            loaded.version,
+            loaded.manifest_digest,
+            settings.uri,
+            loaded.device,
+            settings.batching.max_batch_size,
+            settings.batching.max_queue_delay_ms,
+            settings.batching.max_queue_size,
+        )
+        return
