@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -149,3 +152,12 @@ def test_request_size_limit_from_env(monkeypatch: pytest.MonkeyPatch, value: str
     monkeypatch.setenv("WARMSTART_MAX_REQUEST_BYTES", "65536")
     settings = ServerSettings(uri="file:///x/", model_name=MODEL, workdir=Path("/tmp"))
     assert settings.max_request_bytes == 65536
+
+
+def test_a_bad_batching_setting_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "WARMSTART_MAX_BATCH_SIZE": "lots", "WARMSTART_WORKDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "warmstart_trainer", "serve", "--uri", "s3://b/v1/"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done
+    assert "WARMSTART_MAX_BATCH_SIZE" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -169,15 +169,18 @@ def _publish_base(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, workdir: Path) -> int:
     from warmstart_trainer.server import ServerSettings, run_server
 
-    settings = ServerSettings(
-        uri=args.uri,
-        expected_digest=args.digest,
-        host=args.host,
-        port=args.port,
-        model_name=args.model_name,
-        workdir=workdir,
-        device=args.device,
-    )
+    try:  # batching and size limits come from the environment and are checked here
+        settings = ServerSettings(
+            uri=args.uri,
+            expected_digest=args.digest,
+            host=args.host,
+            port=args.port,
+            model_name=args.model_name,
+            workdir=workdir,
+            device=args.device,
+        )
+    except ValueError as exc:
+        return _fail(InvalidInputError(str(exc)), EXIT_INVALID_INPUT, terminate=True)
     run_server(settings)
     return EXIT_OK
 
