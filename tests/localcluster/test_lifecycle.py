@@ -45,11 +45,15 @@ def _wait(check: object, timeout: float = 60) -> None:
 def test_a_killed_run_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
     state = tmp_path / "cluster"
     first = cluster.up(state, fresh=True)
-    _kubectl(first, "run", "sleeper", "--image=local", "--restart=Never", "--command", "--",
-             "python", "-c", "import time; time.sleep(600)")
-    _wait(lambda: _pod_pids(state))
-    leftovers = processes.marked_pids(state)
-    assert len(leftovers) >= 6  # etcd, apiserver, controllers, S3, node agent, the pod
+    try:
+        _kubectl(first, "run", "sleeper", "--image=local", "--restart=Never", "--command",
+                 "--", "python", "-c", "import time; time.sleep(600)")
+        _wait(lambda: _pod_pids(state))
+        leftovers = processes.marked_pids(state)
+        assert len(leftovers) >= 6  # etcd, apiserver, controllers, S3, node agent, the pod
+    except BaseException:
+        cluster.down(state)  # a failure before the "death" must not leave a cluster running
+        raise
 
     # The test run "dies" here without calling down(): the next run starts over cleanly.
     second = cluster.up(state, fresh=True)
