@@ -25,6 +25,7 @@ class PullFailure:
     reason: str
     message: str
     final: bool
+    pod_created: str | None  # the grace runs from the pod's creation, not the job's start
 
     def describe(self) -> str:
         said = f": {self.message}" if self.message else ""
@@ -46,7 +47,9 @@ def pull_failure(pods: list[dict[str, Any]]) -> PullFailure | None:
                 image = cs.get("image") or images.get(cs.get("name"), "")
                 return PullFailure(image=image, reason=reason,
                                    message=(waiting.get("message") or "").strip()[-400:],
-                                   final=reason in _FINAL)
+                                   final=reason in _FINAL,
+                                   pod_created=(pod.get("metadata") or {}).get(
+                                       "creationTimestamp"))
     return None
 
 

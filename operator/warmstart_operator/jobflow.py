@@ -182,7 +182,9 @@ class JobReconciler:
         failure = imagepull.pull_failure(self.kube.job_pods(ns, job_name))
         if failure is None:
             return
-        started = step.start_time or now
+        # From the pod's creation: a job that sat Queued for hours has a long-past start.
+        started = (parse_time(failure.pod_created) if failure.pod_created
+                   else step.start_time or now)
         waited = (now - started).total_seconds()
         if not failure.final and waited < imagepull.PULL_GRACE_SECONDS:
             out.look_again(imagepull.PULL_GRACE_SECONDS - waited)
