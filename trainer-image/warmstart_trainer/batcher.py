@@ -55,22 +55,25 @@ class BatchingSettings:
         """The defaults, overridden by ``WARMSTART_MAX_*`` variables that are set."""
         env = os.environ if env is None else env
         defaults = cls()
-
-        def number(name: str, default: float, kind: type[int] | type[float]) -> float:
-            text = env.get(name, "").strip()
-            if not text:
-                return default
-            try:
-                return kind(text)
-            except ValueError:
-                what = "an integer" if kind is int else "a number"
-                raise ValueError(f"{name}={text!r} is not {what}") from None
-
         return cls(
-            max_batch_size=int(number(MAX_BATCH_SIZE_ENV, defaults.max_batch_size, int)),
-            max_queue_delay_ms=number(MAX_QUEUE_DELAY_ENV, defaults.max_queue_delay_ms, float),
-            max_queue_size=int(number(MAX_QUEUE_SIZE_ENV, defaults.max_queue_size, int)),
+            max_batch_size=int(env_number(env, MAX_BATCH_SIZE_ENV, defaults.max_batch_size, int)),
+            max_queue_delay_ms=env_number(env, MAX_QUEUE_DELAY_ENV, defaults.max_queue_delay_ms,
+                                          float),
+            max_queue_size=int(env_number(env, MAX_QUEUE_SIZE_ENV, defaults.max_queue_size, int)),
         )
+
+
+def env_number(env: Mapping[str, str], name: str, default: float,
+               kind: type[int] | type[float]) -> float:
+    """A number from the variable `name`, `default` when unset; a clear error otherwise."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name}={text!r} is not {what}") from None
 
 
 class QueueFullError(Exception):

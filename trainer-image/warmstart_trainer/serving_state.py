@@ -16,7 +16,7 @@ import numpy.typing as npt
 from aiohttp import web
 
 from warmstart import record, storage
-from warmstart_trainer.batcher import BatchingSettings, DynamicBatcher
+from warmstart_trainer.batcher import BatchingSettings, DynamicBatcher, env_number
 from warmstart_trainer.errors import TrainerError
 from warmstart_trainer.serving_metrics import ServerMetrics
 from warmstart_trainer.serving_model import LoadedModel, load_version
@@ -28,13 +28,7 @@ DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 def _max_request_bytes() -> int:
-    text = os.environ.get(MAX_REQUEST_BYTES_ENV, "").strip()
-    if not text:
-        return DEFAULT_MAX_REQUEST_BYTES
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{MAX_REQUEST_BYTES_ENV}={text!r} is not an integer") from None
+    value = int(env_number(os.environ, MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES, int))
     if value < 1024:
         raise ValueError(f"{MAX_REQUEST_BYTES_ENV} must be at least 1024, got {value}")
     return value
