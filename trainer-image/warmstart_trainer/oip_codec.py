@@ -73,11 +73,14 @@ def parse_infer_request(body: bytes, json_length: int | None, *, max_texts: int)
     """The texts and wanted outputs of an inference request body."""
     header_bytes = body if json_length is None else body[:json_length]
     binary = b"" if json_length is None else body[json_length:]
+    what = "request body" if json_length is None else "inference header"
     try:
         header = json.loads(header_bytes)
     except (ValueError, UnicodeDecodeError):
-        what = "request body" if json_length is None else "inference header"
         raise ProtocolError(f"{what} is not valid JSON") from None
+    except RecursionError:
+        # The decoder recurses per nesting level: a body of 100k '[' must be a 400, not a 500.
+        raise ProtocolError(f"{what} is nested too deeply") from None
     if not isinstance(header, dict):
         raise ProtocolError("the inference request must be a JSON object")
     inputs = header.get("inputs")
@@ -157,13 +160,17 @@ def _texts(tensor: dict[str, Any], binary: bytes | None, max_texts: int) -> list
     return texts
 
 
-def _flatten(data: Any) -> list[Any] | None:
-    if not isinstance(data, list):
+# Nested `data` is flattened row-major; no shape this model takes needs more than this.
+_MAX_DATA_DEPTH = 8
+
+
+def _flatten(data: Any, depth: int = 0) -> list[Any] | None:
+    if not isinstance(data, list) or depth > _MAX_DATA_DEPTH:
         return None
     flat: list[Any] = []
     for item in data:
         if isinstance(item, list):
-            inner = _flatten(item)
+            inner = _flatten(item, depth + 1)
             if inner is None:
                 return None
             flat.extend(inner)
