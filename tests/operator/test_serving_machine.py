@@ -185,7 +185,7 @@ class ServingMachine(RuleBasedStateMachine):
 
 
 ServingMachine.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=15, deadline=None,
+    max_examples=200, stateful_step_count=15, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 test_serving_machine = ServingMachine.TestCase
 
