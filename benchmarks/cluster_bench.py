@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from kubernetes import client, config
 
-from warmstart_localcluster import binaries, cluster
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import own_cluster
+from warmstart_localcluster import binaries
 
 
 def job_manifest(name: str) -> dict[str, object]:
@@ -52,9 +56,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="warmstart-bench-") as tmp:
         state = Path(tmp) / "cluster"
         started = time.monotonic()
-        info = cluster.up(state, fresh=True)
-        up_seconds = time.monotonic() - started
-        try:
+        with own_cluster(state) as info:
+            up_seconds = time.monotonic() - started
             api = config.new_client_from_config(config_file=info.kubeconfig)
             core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
             core.create_namespace({"metadata": {"name": "bench"}})
@@ -65,8 +68,6 @@ def main() -> None:
                 seconds = time_job(batch, "bench", f"trivial-{i}")
                 times.append(seconds)
                 print(f"  job {i + 1}/{args.jobs}: {seconds:.2f}s", flush=True)
-        finally:
-            cluster.down(state)
     print()
     print(f"cluster up (warm caches):        {up_seconds:6.2f} s")
     print(f"job create -> Complete, median:  {statistics.median(times):6.2f} s "

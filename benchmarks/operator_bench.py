@@ -38,11 +38,10 @@ from kubernetes import client, config, watch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import operator_process, own_cluster  # noqa: E402
 from tests.trainer.support import make_tiny_base, sentiment_rows  # noqa: E402
 from warmstart.storage import S3Settings, Storage  # noqa: E402
 from warmstart_localcluster import cluster  # noqa: E402
-from warmstart_localcluster.ports import free_ports  # noqa: E402
-from warmstart_localcluster.processes import MARKER_ENV  # noqa: E402
 from warmstart_trainer.publish import publish_base  # noqa: E402
 
 GROUP, VERSION = "warmstart.dev", "v1alpha1"
@@ -186,13 +185,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.namespaces, args.trainings = 4, 2, 2
-    with tempfile.TemporaryDirectory(prefix="warmstart-opbench-") as tmp:
-        state = Path(tmp) / "cluster"
-        info = cluster.up(state, fresh=True)
-        try:
-            run(info, Path(tmp), args)
-        finally:
-            cluster.down(state)
+    with tempfile.TemporaryDirectory(prefix="warmstart-opbench-") as tmp, \
+            own_cluster(Path(tmp) / "cluster") as info:
+        run(info, Path(tmp), args)
 
 
 def wsj(name: str, suspend: bool) -> dict[str, Any]:
@@ -246,21 +241,13 @@ def run(info: cluster.ClusterInfo, tmp: Path, args: argparse.Namespace) -> None:
                            f"{o['metadata']['namespace']}/{v['name']}"
                            for v in (o.get("status") or {}).get("versions") or []]})
 
-    port = free_ports(1)[0]
-    env = {**os.environ, "KUBECONFIG": info.kubeconfig, "WARMSTART_METRICS_PORT": str(port),
-           "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
-           "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
-           MARKER_ENV: info.state_dir}
-    operator = subprocess.Popen([sys.executable, "-m", "warmstart_operator"], env=env,
-                                stdout=(tmp / "operator.log").open("wb"),
-                                stderr=subprocess.STDOUT)
     try:
-        wait("the operator", lambda: _up(port), 60)
-        wait("base versions", lambda: len(lineages.seen["recorded"]) >= len(namespaces), 120)
-        measure(args, namespaces, custom, operator, port, jobs, trains, lineages)
+        with operator_process(info, tmp / "operator.log") as (operator, port):
+            wait("the operator", lambda: _up(port), 60)
+            wait("base versions", lambda: len(lineages.seen["recorded"]) >= len(namespaces),
+                 120)
+            measure(args, namespaces, custom, operator, port, jobs, trains, lineages)
     finally:
-        operator.terminate()
-        operator.wait(timeout=30)
         for w in (jobs, trains, lineages):
             w.close()
         if args.operator_log:

@@ -44,14 +44,13 @@ from kubernetes import client, config
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import operator_process, own_cluster  # noqa: E402
 from warmstart import record  # noqa: E402
 from warmstart.cli.curves import Series, render_curves_svg, series_of, write_chart  # noqa: E402
 from warmstart.demo import data  # noqa: E402
 from warmstart.demo.setup import minilm_dir  # noqa: E402
 from warmstart.storage import S3Settings, Storage  # noqa: E402
 from warmstart_localcluster import cluster  # noqa: E402
-from warmstart_localcluster.ports import free_ports  # noqa: E402
-from warmstart_localcluster.processes import MARKER_ENV  # noqa: E402
 from warmstart_trainer.publish import publish_base  # noqa: E402
 
 GROUP, VERSION, NS, LINEAGE = "warmstart.dev", "v1alpha1", "bench", "reviews"
@@ -246,6 +245,33 @@ def table(results: list[Result]) -> list[str]:
     return lines
 
 
+def run_plan(bench: Bench, plan: Plan, parts: dict[str, list[data.Example]],
+             json_path: Path | None, results: list[Result],
+             plots: dict[str, Series]) -> None:
+    """Week 1 once, then each size: warm and cold per seed, and TF-IDF."""
+    bench.train("week1", "week1-train", "week1-validation", parent=None, cold=False,
+                seed=plan.seeds[0])
+    for size in plan.sizes:
+        before, = tfidf(parts["week1-train"], [parts["week1-eval"]])
+        for seed in plan.seeds:
+            for method, cold in (("warm start", False), ("cold start", True)):
+                name = f"{'cold' if cold else 'warm'}-{size}-s{seed}"
+                manifest, seconds = bench.train(name, f"week2-train-{size}",
+                                                "week2-validation", parent="week1",
+                                                cold=cold, seed=seed)
+                results.append(from_manifest(method, size, seed, manifest, seconds))
+                log(f"{name}: {results[-1]}")
+                if json_path:  # kept current, so a long run that is cut short still tells
+                    json_path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+                if size == max(plan.sizes) and seed == plan.seeds[0]:
+                    plots[name] = series_of(name, manifest.evaluation, cold_start=cold)
+        started = time.monotonic()
+        (acc, f1), (after, _) = tfidf(parts["week2-pool"][:size],
+                                       [parts["test"], parts["week1-eval"]])
+        results.append(Result("tfidf+logreg", size, 0, acc, f1, None, None,
+                              time.monotonic() - started, before[0], after))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one epoch")
@@ -272,46 +298,11 @@ def main() -> int:
     log(f"plan {plan}; workdir {workdir}")
     results: list[Result] = []
     plots: dict[str, Series] = {}
-    state = workdir / "cluster"
-    info = cluster.up(state, fresh=True)
-    operator = None
-    try:
+    with own_cluster(workdir / "cluster") as info:
         bench = Bench(info, plan, workdir)
-        bench.set_up(parts)
-        env = {**os.environ, "KUBECONFIG": info.kubeconfig,
-               "WARMSTART_METRICS_PORT": str(free_ports(1)[0]),
-               "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
-               "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
-               MARKER_ENV: info.state_dir}
-        operator = subprocess.Popen([sys.executable, "-m", "warmstart_operator"], env=env,
-                                    stdout=(workdir / "operator.log").open("wb"),
-                                    stderr=subprocess.STDOUT)
-        bench.train("week1", "week1-train", "week1-validation", parent=None, cold=False,
-                    seed=plan.seeds[0])
-        for size in plan.sizes:
-            before, = tfidf(parts["week1-train"], [parts["week1-eval"]])
-            for seed in plan.seeds:
-                for method, cold in (("warm start", False), ("cold start", True)):
-                    name = f"{'cold' if cold else 'warm'}-{size}-s{seed}"
-                    manifest, seconds = bench.train(name, f"week2-train-{size}",
-                                                    "week2-validation", parent="week1",
-                                                    cold=cold, seed=seed)
-                    results.append(from_manifest(method, size, seed, manifest, seconds))
-                    log(f"{name}: {results[-1]}")
-                    if args.json:  # kept current, so a long run that is cut short still tells
-                        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
-                    if size == max(plan.sizes) and seed == plan.seeds[0]:
-                        plots[name] = series_of(name, manifest.evaluation, cold_start=cold)
-            started = time.monotonic()
-            (acc, f1), (after, _) = tfidf(parts["week2-pool"][:size],
-                                           [parts["test"], parts["week1-eval"]])
-            results.append(Result("tfidf+logreg", size, 0, acc, f1, None, None,
-                                  time.monotonic() - started, before[0], after))
-    finally:
-        if operator is not None:
-            operator.terminate()
-            operator.wait(timeout=30)
-        cluster.down(state)
+        bench.set_up(parts)  # the CRDs first: the operator starts watching them
+        with operator_process(info, workdir / "operator.log"):
+            run_plan(bench, plan, parts, args.json, results, plots)
     print()
     print(f"test split {plan.test} snippets; week-2 validation {plan.validation}; sweep "
           f"{', '.join(f'{r:g}' for r in plan.rates)} for warm and cold alike; max epochs "

@@ -1,0 +1,64 @@
+"""What the cluster benchmarks share: a local cluster of their own that is always taken
+down, and the operator run as a process against it.
+
+A benchmark runs for minutes to hours, so it is often stopped with `kill` rather than
+Ctrl-C; SIGTERM is turned into the same exit so the `finally` blocks still stop the
+cluster, the operator and the trainings (the default SIGTERM action would leave them all
+running)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from warmstart_localcluster import cluster
+from warmstart_localcluster.ports import free_ports
+from warmstart_localcluster.processes import MARKER_ENV
+
+
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def own_cluster(state: Path) -> Iterator[cluster.ClusterInfo]:
+    """A fresh local cluster at `state`, down again however the block ends."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        info = cluster.up(state, fresh=True)
+        try:
+            yield info
+        finally:
+            cluster.down(state)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def operator_process(info: cluster.ClusterInfo,
+                     log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The operator against `info`'s cluster, its trainings run as local processes of this
+    Python; yields the process and the port of its metrics endpoint."""
+    port = free_ports(1)[0]
+    env = {**os.environ, "KUBECONFIG": info.kubeconfig, "WARMSTART_METRICS_PORT": str(port),
+           "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
+           "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
+           MARKER_ENV: info.state_dir}
+    with log.open("wb") as output:
+        operator = subprocess.Popen([sys.executable, "-m", "warmstart_operator"], env=env,
+                                    stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield operator, port
+    finally:
+        operator.terminate()
+        try:
+            operator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()
