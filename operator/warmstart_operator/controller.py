@@ -53,6 +53,8 @@ class Controller:
         self.queue: WorkQueue[Key] = WorkQueue(clock)
         stores = objectstore.StoreCache(kube, store_factory)
         self.jobs = JobReconciler(kube, config, metrics, jobs_of, stores, claimants)
+        self.jobs.status_writer = lambda obj, status: kube.replace_status(
+            WARMSTARTJOB_PLURAL, obj, status)
         self.lineages = LineageReconciler(kube, config, metrics, jobs_of, stores, claimants)
 
     def now(self) -> dt.datetime:
@@ -131,7 +133,7 @@ class Controller:
         out = reconciler.reconcile(key, self.now())
         if out.obj is None:
             return
-        changed = self._write(key, out)
+        changed = self._write(key, out) or out.written
         for action in out.after_write:
             action()
         # Events mark transitions: a reconcile that changed nothing has nothing to announce.

@@ -59,7 +59,7 @@ from warmstart_operator.jobsteps import (
     termination_reason,
 )
 from warmstart_operator.metrics import Metrics
-from warmstart_operator.outcome import Outcome, condition, parse_time
+from warmstart_operator.outcome import Outcome, StatusWriter, condition, parse_time
 from warmstart_operator.workqueue import Key
 
 log = logging.getLogger("warmstart.jobs")
@@ -80,6 +80,9 @@ class JobReconciler:
         self._admitted: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._lineage_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
+        # The controller's status write, for the one step that stores a status mid-way
+        # (Outcome.write_now); without it that step ends the reconcile and looks again.
+        self.status_writer: StatusWriter | None = None
 
     def reconcile(self, key: Key, now: dt.datetime) -> Outcome:
         wsj = self.kube.get_wsj(key.namespace, key.name)
@@ -88,7 +91,7 @@ class JobReconciler:
         status = WarmStartJobStatus.model_validate(wsj.get("status") or {})
         if status.phase in TERMINAL_JOB_PHASES:
             return Outcome(wsj)
-        out = Outcome(wsj)
+        out = Outcome(wsj, writer=self.status_writer)
         step = status.model_copy(deep=True)
         generation = wsj["metadata"].get("generation")
         try:
@@ -221,14 +224,20 @@ class JobReconciler:
                 now))
             # No Event here: the condition says it, and TrainingStarted names the parent
             # (one Event fewer per job keeps a job's life at 10 API writes).
-            # Persist the resolution before creating anything: the next step trains from
-            # exactly this parent even if serving changes in between.
-            out.after_write.append(
-                lambda: failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED))
-            if not spec.suspend:
-                out.look_again(0.0)
-                return
-            # A suspended job creates nothing: it parks in the same write.
+            # Persist the resolution before creating anything: the Job trains from exactly
+            # this parent even if serving changes in between, and a crash right after this
+            # write resumes from it.
+            if spec.suspend:
+                # A suspended job creates nothing: it parks in the same write.
+                out.after_write.append(
+                    lambda: failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED))
+            else:
+                step.observed_generation = generation
+                if not out.write_now(step.to_api()):
+                    out.look_again(0.0)
+                    return
+                failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED)
+                wsj = out.obj or wsj
         if spec.suspend:
             step.phase = JobPhase.QUEUED
             step.conditions = set_condition(step.conditions or [], condition(

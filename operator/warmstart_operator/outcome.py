@@ -5,6 +5,11 @@ written, so a crash never loses one); it never writes its object's status itself
 controller writes `status` once, only if it changed, then runs `after_write` (a rollout is
 applied only after the status that explains it is stored), posts `events`, enqueues `wake`
 and schedules `requeue_after`.
+
+One step needs its status stored before it may go on: a job's resolved parent is persisted
+before its training Job is created. Rather than end the reconcile there and start another
+(a queue hop and every read again), the reconciler calls `write_now`, which hands the
+status to the same controller write and carries on with the object it returned.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from typing import Any
 from warmstart.api.conditions import Condition
 from warmstart.api.constants import ConditionStatus
 
+# Stores a status on the object as read and returns the object as written.
+StatusWriter = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
 
 @dataclass
 class Outcome:
@@ -25,6 +33,18 @@ class Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, note)
     requeue_after: float | None = None
     after_write: list[Callable[[], None]] = field(default_factory=list)
+    writer: StatusWriter | None = None  # the controller's write, for write_now
+    written: bool = False  # a status was stored during the reconcile (events may follow)
+
+    def write_now(self, status: dict[str, Any]) -> bool:
+        """Store `status` before going on; False when no writer is set (the caller then
+        ends the reconcile and looks again)."""
+        if self.writer is None or self.obj is None:
+            return False
+        if status != (self.obj.get("status") or {}):
+            self.obj = self.writer(self.obj, status)
+            self.written = True
+        return True
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(("Warning" if warning else "Normal", reason, message))

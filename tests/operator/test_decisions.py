@@ -350,3 +350,31 @@ def test_a_candidate_that_learned_has_no_majority_class_condition() -> None:
     h.finish_training("fine", majority={"flagged": False, "label": "positive", "share": 0.6})
     conditions = h.wsj("fine")["status"].get("conditions") or []
     assert "MajorityClass" not in {c["type"] for c in conditions}
+
+
+# -- the parent is stored before the Job exists, in one reconcile --------------------------
+
+def test_one_reconcile_stores_the_parent_then_creates_the_job() -> None:
+    h = registry()
+    before, writes = h.reconciles, h.kube.writes
+    h.create(make_wsj("j").obj())
+    assert h.phase("j") == "Training"
+    # The creation's reconcile stores the parent and creates the Job (no queue hop and
+    # every read again between the two); the second is the one the new Job's event brings.
+    assert h.reconciles - before == 2, h.reconciles - before
+    # The WarmStartJob itself; status (parent), ConfigMap, Job, status (Training) and
+    # TrainingStarted: the same writes as when these were two reconciles.
+    assert h.kube.writes - writes == 6, h.kube.writes - writes
+
+
+def test_a_crash_between_storing_the_parent_and_creating_the_job_resumes_from_it() -> None:
+    h = registry()
+    h.kube.fail_next["create_job"] = RuntimeError("operator killed")
+    h.create(make_wsj("j").obj())
+    status = h.wsj("j")["status"]
+    assert status["parent"]["manifestDigest"] == h.base_digest
+    assert h.kube.get_job(NS, "j-train") is None
+    h.run_for(60)  # the back-off passes; the retry creates the Job from the stored parent
+    assert h.phase("j") == "Training"
+    assert h.wsj("j")["status"]["parent"] == status["parent"]
+    assert [k for k in h.kube.objects if k[0] == "Job"] == [("Job", NS, "j-train")]
