@@ -18,12 +18,15 @@ from warmstart_operator.controller import Controller
 from warmstart_operator.lineageflow import lineage_key
 
 DEADLINE = 30
+STEPS = 15  # rules per sequence
 
 
 def start() -> Harness:
     h = Harness()
     h.add_deployment()
-    h.create(make_lineage().serving(deadline=DEADLINE).obj())
+    # Retention (keep 10 by default) would retire old versions, a RolledBack one included,
+    # once a sequence records more; it has its own tests, and this model does not model it.
+    h.create(make_lineage().serving(deadline=DEADLINE).keep(STEPS + 1).obj())
     h.make_available()
     return h
 
@@ -185,7 +188,7 @@ class ServingMachine(RuleBasedStateMachine):
 
 
 ServingMachine.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=15, deadline=None,
+    max_examples=200, stateful_step_count=STEPS, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 test_serving_machine = ServingMachine.TestCase
 
