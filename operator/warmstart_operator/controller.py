@@ -31,6 +31,7 @@ from warmstart_operator.lineageflow import LineageReconciler
 from warmstart_operator.metrics import Metrics
 from warmstart_operator.outcome import Outcome, to_datetime
 from warmstart_operator.permissions import permission_status
+from warmstart_operator.readcache import CachedReads
 from warmstart_operator.workqueue import Key, WorkQueue
 
 log = logging.getLogger("warmstart")
@@ -44,7 +45,10 @@ class Controller:
                  clock: Callable[[], float] = time.time,
                  store_factory: Callable[[Mapping[str, str]], objectstore.ObjectStore] = (
                      objectstore.s3_store)) -> None:
-        self.kube = kube
+        # Reads of the watched kinds come from the watches (readcache.py).
+        self.cache = CachedReads(kube)
+        kube = self.cache
+        self.kube: Cluster = kube
         self.config = config
         self.metrics = metrics
         self.jobs_of = jobs_of
@@ -62,6 +66,7 @@ class Controller:
 
     # -- events: only enqueue keys --------------------------------------------------------
     def on_wsj_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.cache.observe(WARMSTARTJOB_KIND, event_type, body)
         meta = body.get("metadata") or {}
         ns, name = meta.get("namespace"), meta.get("name")
         ref = ref_from_body(body)
@@ -78,13 +83,15 @@ class Controller:
             for waiting in next_waiting(others, self.config.max_active_per_lineage):
                 self.queue.add(Key(WARMSTARTJOB_KIND, ns, waiting))
 
-    def on_job_event(self, body: Mapping[str, Any]) -> None:
+    def on_job_event(self, body: Mapping[str, Any], event_type: str | None = None) -> None:
+        self.cache.observe("Job", event_type, body)
         meta = body.get("metadata") or {}
         for owner in meta.get("ownerReferences") or []:
             if owner.get("kind") == WARMSTARTJOB_KIND and meta.get("namespace"):
                 self.queue.add(Key(WARMSTARTJOB_KIND, meta["namespace"], owner["name"]))
 
     def on_lineage_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        self.cache.observe(MODELLINEAGE_KIND, event_type, body)
         meta = body.get("metadata") or {}
         ns, name = meta.get("namespace"), meta.get("name")
         if not ns or not name:

@@ -101,8 +101,9 @@ async def warmstartjob_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
-async def training_job_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.controller.on_job_event(body)
+async def training_job_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
+                             **_: Any) -> None:
+    memo.controller.on_job_event(body, type)
 
 
 @kopf.on.event(GROUP, VERSION, MODELLINEAGE_PLURAL)

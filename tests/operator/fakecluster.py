@@ -36,6 +36,7 @@ class FakeCluster:
         self.objects: dict[ObjKey, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.writes = 0
+        self.reads = 0  # GETs through the Cluster protocol
         self._rv = 0
         self._uid = 0
         self._watchers: list[Watcher] = []
@@ -113,9 +114,11 @@ class FakeCluster:
 
     # -- the Cluster protocol ------------------------------------------------------------
     def get_lineage(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
         return self.get("ModelLineage", namespace, name)
 
     def get_wsj(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
         return self.get("WarmStartJob", namespace, name)
 
     def create_wsj(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -147,6 +150,7 @@ class FakeCluster:
         return None if secret is None else dict(secret.get("stringData") or {})
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
         return self.get("Job", namespace, name)
 
     def create_job(self, body: dict[str, Any]) -> dict[str, Any] | None:

@@ -169,7 +169,7 @@ class Harness:
         elif kind == "ModelLineage":
             self.controller.on_lineage_event(event_type, body)
         elif kind == "Job":
-            self.controller.on_job_event(body)
+            self.controller.on_job_event(body, event_type)
 
     # -- driving -----------------------------------------------------------------------
     def settle(self, limit: int = 2000) -> None:

@@ -321,7 +321,7 @@ def test_api_writes_per_job_stay_small() -> None:
 def test_a_lost_status_write_after_the_job_was_created_adopts_it() -> None:
     h = registry()
     h.create(make_wsj("j").obj())  # parent resolved; the next reconcile creates the Job
-    h.kube.objects.pop(("Job", NS, "j-train"))
+    h.kube.remove("Job", NS, "j-train")  # as if it had never been created
     h.kube.update("WarmStartJob", NS, "j",
                   lambda o: o["status"].update(jobName=None, phase="Pending"))
     h.kube.fail_next["replace_status"] = RuntimeError("operator killed")
