@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
+import os
 import random
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +144,30 @@ class SpecBuilder:
 
 def file_prefix(path: Path) -> str:
     return record.ensure_prefix(path.as_uri())
+
+
+def run_cli(argv: list[str], env: Mapping[str, str]) -> tuple[int, str]:
+    """``python -m warmstart_trainer <argv>`` inside this process, with ``env`` added to the
+    environment: the exit code ``__main__`` would exit with, and what went to stderr.
+
+    For tests of what the trainer does rather than of the process around it: starting one
+    costs seconds of torch imports. The environment, the root logger and the temporary
+    directory the command points elsewhere are restored afterwards.
+    """
+    from warmstart_trainer.cli import main
+
+    saved_env, saved_tempdir = dict(os.environ), tempfile.tempdir
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    stderr = io.StringIO()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        tempfile.tempdir = saved_tempdir
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return code, stderr.getvalue()

@@ -1,26 +1,24 @@
 """Bad input through the real trainer: the issue's file (a broken JSON line, then non-UTF-8
 bytes) and a parent without safetensors end the `train` command with exit 2, one line on
-stderr and in the termination message, and no traceback (file:// storage, tiny BERT)."""
+stderr and in the termination message, and no traceback (file:// storage, tiny BERT).
+
+The command runs in this process (``support.run_cli``); that exit 2 and one line reach the
+process's exit status and stderr is test_trainspec's subprocess test."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.trainer.conftest import Lineage
-from tests.trainer.support import publish_dir, sentiment_rows
+from tests.trainer.support import publish_dir, run_cli, sentiment_rows
 from warmstart import record
 from warmstart.trainspec import parse_spec
 from warmstart_trainer.errors import EXIT_INVALID_INPUT, InvalidInputError
 from warmstart_trainer.train import run_train
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def broken_file(path: Path) -> str:
@@ -31,28 +29,28 @@ def broken_file(path: Path) -> str:
     return path.as_uri()
 
 
-def run_cli(spec: dict[str, object], tmp_path: Path) -> tuple[subprocess.CompletedProcess[str],
-                                                               dict[str, object]]:
+def run_train_cli(spec: dict[str, object], tmp_path: Path) -> tuple[int, str, dict[str, object]]:
+    """The `train` command in this process (the process boundary itself is covered by
+    test_trainspec's exit-2 test): exit code, stderr and termination message."""
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     termination = tmp_path / "termination-log"
-    env = {**os.environ, "TERMINATION_MESSAGE_PATH": str(termination),
-           "WARMSTART_WORKDIR": str(tmp_path / "work"),
-           "PYTHONPATH": os.pathsep.join([str(REPO / "trainer-image"), str(REPO)])}
-    result = subprocess.run([sys.executable, "-m", "warmstart_trainer", "train", "--spec",
-                             str(spec_path)], capture_output=True, text=True, env=env,
-                            timeout=300, check=False)
+    code, stderr = run_cli(["train", "--spec", str(spec_path)],
+                           {"TERMINATION_MESSAGE_PATH": str(termination),
+                            "WARMSTART_WORKDIR": str(tmp_path / "work")})
     message = json.loads(termination.read_text()) if termination.exists() else {}
-    return result, message
+    return code, stderr, message
 
 
 def test_the_issues_broken_file_exits_2_naming_file_and_row(lineage: Lineage,
                                                              tmp_path: Path) -> None:
     bad = broken_file(tmp_path / "broken.jsonl")
-    result, message = run_cli(lineage.spec().dataset(trainURI=bad).obj(), tmp_path)
-    assert result.returncode == EXIT_INVALID_INPUT, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    assert f"{bad}: row 5: not UTF-8 text" in result.stderr  # the bytes come first
+    code, stderr, message = run_train_cli(lineage.spec().dataset(trainURI=bad).obj(), tmp_path)
+    assert code == EXIT_INVALID_INPUT, stderr
+    assert "Traceback" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {message['error']}"]
+    assert f"{bad}: row 5: not UTF-8 text" in stderr  # the bytes come first
     assert message["exitCode"] == EXIT_INVALID_INPUT
     assert str(message["error"]).startswith(f"{bad}: row 5: not UTF-8 text")
 
@@ -61,10 +59,10 @@ def test_broken_json_alone_names_its_row(lineage: Lineage, tmp_path: Path) -> No
     bad_path = tmp_path / "cut.jsonl"
     broken_file(bad_path)
     bad_path.write_bytes(bad_path.read_bytes().replace(b"\xef", b"i").replace(b" \xff", b""))
-    result, message = run_cli(lineage.spec().dataset(trainURI=bad_path.as_uri()).obj(),
-                              tmp_path)
-    assert result.returncode == EXIT_INVALID_INPUT, result.stderr
-    assert "Traceback" not in result.stderr
+    code, stderr, message = run_train_cli(
+        lineage.spec().dataset(trainURI=bad_path.as_uri()).obj(), tmp_path)
+    assert code == EXIT_INVALID_INPUT, stderr
+    assert "Traceback" not in stderr, stderr
     assert "cut.jsonl: row 4: not valid JSON: Unterminated string" in str(message["error"])
 
 

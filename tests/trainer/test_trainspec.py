@@ -10,8 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from warmstart.trainspec import SpecError, TrainSpec, parse_spec, parse_spec_text
+from warmstart.trainspec import (
+    DatasetSpec,
+    SpecError,
+    TrainingSpec,
+    TrainSpec,
+    parse_spec,
+    parse_spec_text,
+)
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -174,5 +182,32 @@ def test_bad_spec_exits_2_with_one_line_naming_the_field(tmp_path: Path) -> None
 
 def test_spec_type_is_frozen() -> None:
     spec: TrainSpec = parse_spec(valid())
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.version = "v9"  # type: ignore[misc]
+    assert spec.version == "v3"
+
+
+def test_models_built_in_python_raise_spec_errors_naming_the_field() -> None:
+    # The operator builds specs from WarmStartJob fields by their Python names.
+    with pytest.raises(SpecError, match=r"^learningRates\[1\]: must be > 0, got 0.0$"):
+        TrainingSpec(learning_rates=(1e-4, 0.0))
+    with pytest.raises(SpecError, match=r"^validationFraction: set validationURI or"):
+        DatasetSpec(train_uri="s3://data/t.jsonl", validation_uri="s3://data/v.jsonl",
+                    validation_fraction=0.2)
+    assert DatasetSpec(train_uri="s3://data/t.jsonl").validation_fraction == 0.1
+
+
+def test_the_wire_spells_fields_in_camel_case_only() -> None:
+    doc = valid()
+    doc["dataset"] = {"train_uri": doc["dataset"]["trainURI"]}
+    with pytest.raises(SpecError, match=r"^dataset\.train_uri: unknown field$"):
+        parse_spec(doc)
+
+
+def test_null_means_not_set() -> None:
+    doc = valid()
+    doc["training"]["batchSize"] = None
+    assert parse_spec(doc).training.batch_size == 32
+    doc["version"] = None
+    with pytest.raises(SpecError, match=r"^version: is required$"):
+        parse_spec(doc)

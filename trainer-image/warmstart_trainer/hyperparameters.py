@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from warmstart.manifestschema import EarlyStoppingSettings, Hyperparameters
 from warmstart.trainspec import TrainSpec
 from warmstart_trainer.train_loop import LoopSettings
 
@@ -48,25 +49,33 @@ def hyperparameters_json(
     max_length: int,
     device: torch.device,
 ) -> dict[str, Any]:
-    """The manifest's ``hyperparameters``: ``settings`` are the chosen run's."""
+    """The manifest's ``hyperparameters``: ``settings`` are the chosen run's.
+
+    Written through the manifest's own model (``warmstart.manifestschema``), so a misspelt
+    or mistyped setting fails here rather than in a reader; only the fields set here are
+    written (unset ones and None-valued ones alike keep the bytes of earlier manifests).
+    """
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return {
-        "coldStart": spec.cold_start,
-        "maxEpochs": settings.max_epochs,
-        "learningRate": settings.learning_rate,
-        **({"learningRates": list(rates)} if len(rates) > 1 else {}),
-        "batchSize": settings.batch_size,
-        "maxSeqLength": max_length,
-        "seed": settings.seed,
-        "warmupRatio": settings.warmup_ratio,
-        "weightDecay": settings.weight_decay,
-        "maxGradNorm": settings.max_grad_norm,
-        "earlyStopping": {"patience": settings.patience, "minDelta": settings.min_delta},
-        "evalEverySteps": settings.eval_every_steps,
-        "evalsPerEpoch": None if settings.eval_every_steps else settings.evals_per_epoch,
-        "checkpointEverySteps": settings.checkpoint_every_steps,
-        "validationFraction": spec.dataset.validation_fraction,
-        "optimizer": "AdamW",
-        "schedule": "linear-warmup-decay",
-        "precision": "bf16-autocast" if bf16 else "fp32",
-    }
+    section = Hyperparameters(
+        cold_start=spec.cold_start,
+        max_epochs=settings.max_epochs,
+        learning_rate=settings.learning_rate,
+        **({"learning_rates": list(rates)} if len(rates) > 1 else {}),
+        batch_size=settings.batch_size,
+        max_seq_length=max_length,
+        seed=settings.seed,
+        warmup_ratio=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        early_stopping=EarlyStoppingSettings(
+            patience=settings.patience, min_delta=settings.min_delta
+        ),
+        eval_every_steps=settings.eval_every_steps,
+        evals_per_epoch=None if settings.eval_every_steps else settings.evals_per_epoch,
+        checkpoint_every_steps=settings.checkpoint_every_steps,
+        validation_fraction=spec.dataset.validation_fraction,
+        optimizer="AdamW",
+        schedule="linear-warmup-decay",
+        precision="bf16-autocast" if bf16 else "fp32",
+    )
+    return section.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -1,14 +1,18 @@
 """The training spec: what one trainer run does, as the operator writes it into a ConfigMap.
 
-A JSON document with camelCase keys (the WarmStartJob's own spelling). Parsing turns it into
-frozen dataclasses, each validated in ``__post_init__``; every error is a ``SpecError`` whose
-message names the offending field by its JSON path (``training.learningRate: must be > 0``),
-so a bad spec ends the trainer with one readable line rather than a stack trace.
+A JSON document with camelCase keys (the WarmStartJob's own spelling), versioned by
+``specVersion`` (``SPEC_VERSION``). It is read into frozen pydantic models in the style of
+the API's (``warmstart.api.base``), but strict: unknown keys are errors, numbers are not
+strings, ``null`` means "not set". Every error is one ``SpecError`` whose message names the
+offending field by its JSON path (``training.learningRates[1]: must be > 0``), so a bad spec
+ends the trainer with one readable line rather than a stack trace. Models built in Python
+(the operator) raise the same ``SpecError``.
 
-Pure standard library: the operator imports this module to build specs, without torch.
+No torch: the operator imports this package to build specs.
 
-The package: ``model`` (the dataclasses and their checks), ``parse`` (reading a document),
-``fields`` (the error type and field checks). Import everything from ``warmstart.trainspec``.
+The package: ``model`` (the models and their checks), ``parse`` (reading a document),
+``fields`` (the error type, the base model, field types and error translation). Import
+everything from ``warmstart.trainspec``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,31 @@
-"""The training spec's frozen dataclasses, validated in ``__post_init__``."""
+"""The training spec's pydantic models: frozen, camelCase on the wire, every field checked."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
 
 from warmstart.record import KNOWN_TASKS, TASK_SEQUENCE_CLASSIFICATION, ensure_prefix, is_digest
 from warmstart.trainspec.fields import (
+    DataURI,
+    DataURIs,
+    Flag,
+    Integer,
+    Name,
+    Number,
+    Prefix,
+    Rate,
+    Rates,
     SpecError,
-    check_dataset_uri,
-    check_name,
+    SpecModel,
+    Strings,
+    Text,
     check_positive,
-    check_rate,
-    check_uri,
+    checked,
+    rule,
 )
 
 SPEC_VERSION = "warmstart.dev/trainspec/v1"
@@ -34,133 +45,126 @@ COLD_PATIENCE, COLD_MIN_DELTA, COLD_EVALS_PER_EPOCH = 6, 0.0, 2
 WARM_LEARNING_RATE, COLD_LEARNING_RATE = 5e-5, 1e-4
 MAX_SWEEP = 8
 
-@dataclass(frozen=True)
-class LineageSpec:
-    name: str
-    labels: tuple[str, ...]
-    task: str = TASK_SEQUENCE_CLASSIFICATION
 
-    def __post_init__(self) -> None:
-        check_name("name", self.name)
-        if self.task not in KNOWN_TASKS:
-            raise SpecError("task", f"unsupported {self.task!r}; known: {sorted(KNOWN_TASKS)}")
-        if len(self.labels) < 2:
-            raise SpecError("labels", "needs at least two class names")
-        if len(set(self.labels)) != len(self.labels):
-            raise SpecError("labels", "class names must be unique")
-        if any(not label.strip() for label in self.labels):
-            raise SpecError("labels", "class names must be non-empty")
+def _unique(what: str) -> AfterValidator:
+    return AfterValidator(lambda values: _check_unique(values, what))
 
 
-@dataclass(frozen=True)
-class ParentSpec:
+def _check_unique(values: tuple[Any, ...], what: str) -> tuple[Any, ...]:
+    if len(set(values)) != len(values):
+        raise SpecError("", f"lists the same {what} twice")
+    return values
+
+
+def _check_task(field_path: str, task: str) -> None:
+    if task not in KNOWN_TASKS:
+        raise SpecError(field_path, f"unsupported {task!r}; known: {sorted(KNOWN_TASKS)}")
+
+
+def _check_labels(field_path: str, labels: tuple[str, ...]) -> None:
+    if len(labels) < 2:
+        raise SpecError(field_path, "needs at least two class names")
+    if len(set(labels)) != len(labels):
+        raise SpecError(field_path, "class names must be unique")
+    if any(not label.strip() for label in labels):
+        raise SpecError(field_path, "class names must be non-empty")
+
+
+def _check_digest(field_path: str, digest: str) -> None:
+    if not is_digest(digest):
+        raise SpecError(field_path, "want 'sha256:' followed by 64 lowercase hex digits")
+
+
+def _check_sweep(field_path: str, rates: tuple[float, ...]) -> None:
+    if len(rates) > MAX_SWEEP:
+        raise SpecError(field_path, f"at most {MAX_SWEEP} rates")
+    _check_unique(rates, "rate")
+
+
+def _check_spec_version(field_path: str, version: str) -> None:
+    if version != SPEC_VERSION:
+        raise SpecError(field_path, f"unsupported {version!r}, want {SPEC_VERSION!r}")
+
+
+# Version and storage URIs are kept with exactly one trailing slash.
+PrefixURI = Annotated[Prefix, AfterValidator(ensure_prefix)]
+
+
+class LineageSpec(SpecModel):
+    name: Name
+    labels: Annotated[Strings, checked(_check_labels)]
+    task: Annotated[Text, checked(_check_task)] = TASK_SEQUENCE_CLASSIFICATION
+
+
+class ParentSpec(SpecModel):
     """The version to start from; its manifest must hash to ``manifest_digest``."""
 
-    uri: str
-    manifest_digest: str
-    version: str = "base"
-
-    def __post_init__(self) -> None:
-        check_uri("uri", self.uri, prefix=True)
-        object.__setattr__(self, "uri", ensure_prefix(self.uri))
-        if not is_digest(self.manifest_digest):
-            raise SpecError("manifestDigest", "want 'sha256:' followed by 64 lowercase hex digits")
-        check_name("version", self.version)
+    uri: PrefixURI
+    manifest_digest: Annotated[Text, checked(_check_digest)]
+    version: Name = "base"
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    train_uri: str
-    validation_uri: str | None = None
-    validation_fraction: float | None = None
-    text_field: str = "text"
-    label_field: str = "label"
+class DatasetSpec(SpecModel):
+    """``validation_fraction`` is 0.1 when neither it nor ``validation_uri`` is set."""
 
-    def __post_init__(self) -> None:
-        check_dataset_uri("trainURI", self.train_uri)
+    train_uri: DataURI
+    validation_uri: DataURI | None = None
+    validation_fraction: Annotated[
+        Number, rule(lambda v: 0 < v < 1, "must be in (0, 1)")
+    ] | None = None
+    text_field: Text = "text"
+    label_field: Text = "label"
+
+    @model_validator(mode="after")
+    def _validation_set(self) -> DatasetSpec:
         if self.validation_uri is not None and self.validation_fraction is not None:
             raise SpecError(
                 "validationFraction", "set validationURI or validationFraction, not both"
             )
-        if self.validation_uri is not None:
-            check_dataset_uri("validationURI", self.validation_uri)
-        elif self.validation_fraction is None:
+        if self.validation_uri is None and self.validation_fraction is None:
+            # Frozen: the default is filled in once, while the object is being validated.
             object.__setattr__(self, "validation_fraction", 0.1)
-        if self.validation_fraction is not None and not 0 < self.validation_fraction < 1:
-            raise SpecError(
-                "validationFraction", f"must be in (0, 1), got {self.validation_fraction}"
-            )
-        if not self.text_field:
-            raise SpecError("textField", "must be non-empty")
-        if not self.label_field:
-            raise SpecError("labelField", "must be non-empty")
         if self.text_field == self.label_field:
             raise SpecError("labelField", "must differ from textField")
+        return self
 
 
-@dataclass(frozen=True)
-class EarlyStoppingSpec:
+class EarlyStoppingSpec(SpecModel):
     """``None`` fields take the warm- or cold-start default (see ``early_stopping_for``)."""
 
-    patience: int | None = None
-    min_delta: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.patience is not None and self.patience < 1:
-            raise SpecError("patience", f"must be >= 1, got {self.patience}")
-        if self.min_delta is not None and (not math.isfinite(self.min_delta) or self.min_delta < 0):
-            raise SpecError("minDelta", f"must be >= 0, got {self.min_delta}")
+    patience: Annotated[Integer, rule(lambda v: v >= 1, "must be >= 1")] | None = None
+    min_delta: Annotated[
+        Number, rule(lambda v: math.isfinite(v) and v >= 0, "must be >= 0")
+    ] | None = None
 
 
-@dataclass(frozen=True)
-class TrainingSpec:
-    max_epochs: int = 10
+class TrainingSpec(SpecModel):
+    max_epochs: Annotated[Integer, rule(lambda v: 1 <= v <= 1000, "must be in [1, 1000]")] = 10
     # None: the start-dependent default (see ``learning_rate_for``).
-    learning_rate: float | None = None
+    learning_rate: Rate | None = None
     # A sweep: one run per rate with the same step budget, the best by validation loss kept.
-    learning_rates: tuple[float, ...] = ()
-    batch_size: int = 32
-    max_seq_length: int = 128
-    seed: int = 42
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
+    learning_rates: Annotated[Rates, checked(_check_sweep)] = ()
+    batch_size: Annotated[Integer, rule(lambda v: 1 <= v <= 4096, "must be in [1, 4096]")] = 32
+    max_seq_length: Annotated[
+        Integer, rule(lambda v: 8 <= v <= 8192, "must be in [8, 8192]")
+    ] = 128
+    seed: Annotated[Integer, rule(lambda v: 0 <= v < 2**32, "must be in [0, 2^32)")] = 42
+    warmup_ratio: Annotated[Number, rule(lambda v: 0 <= v < 1, "must be in [0, 1)")] = 0.1
+    weight_decay: Annotated[
+        Number, rule(lambda v: math.isfinite(v) and v >= 0, "must be >= 0")
+    ] = 0.01
+    max_grad_norm: Annotated[Number, checked(check_positive)] = 1.0
+    early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     # 0 turns progress checkpoints off; a preempted run then starts over.
-    checkpoint_every_steps: int = 200
+    checkpoint_every_steps: Annotated[Integer, rule(lambda v: v >= 0, "must be >= 0")] = 200
     # None: evaluate on the validation set once per epoch (early stopping counts epochs).
-    eval_every_steps: int | None = None
+    eval_every_steps: Annotated[Integer, rule(lambda v: v >= 1, "must be >= 1")] | None = None
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_epochs <= 1000:
-            raise SpecError("maxEpochs", f"must be in [1, 1000], got {self.max_epochs}")
-        if self.learning_rate is not None:
-            check_rate("learningRate", self.learning_rate)
-        if len(self.learning_rates) > MAX_SWEEP:
-            raise SpecError("learningRates", f"at most {MAX_SWEEP} rates")
-        for index, rate in enumerate(self.learning_rates):
-            check_rate(f"learningRates[{index}]", rate)
-        if len(set(self.learning_rates)) != len(self.learning_rates):
-            raise SpecError("learningRates", "lists the same rate twice")
+    @model_validator(mode="after")
+    def _one_kind_of_rate(self) -> TrainingSpec:
         if self.learning_rates and self.learning_rate is not None:
             raise SpecError("learningRates", "set learningRate or learningRates, not both")
-        if not 1 <= self.batch_size <= 4096:
-            raise SpecError("batchSize", f"must be in [1, 4096], got {self.batch_size}")
-        if not 8 <= self.max_seq_length <= 8192:
-            raise SpecError("maxSeqLength", f"must be in [8, 8192], got {self.max_seq_length}")
-        if not 0 <= self.seed < 2**32:
-            raise SpecError("seed", f"must be in [0, 2^32), got {self.seed}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise SpecError("warmupRatio", f"must be in [0, 1), got {self.warmup_ratio}")
-        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            raise SpecError("weightDecay", f"must be >= 0, got {self.weight_decay}")
-        check_positive("maxGradNorm", self.max_grad_norm)
-        if self.checkpoint_every_steps < 0:
-            raise SpecError(
-                "checkpointEverySteps", f"must be >= 0, got {self.checkpoint_every_steps}"
-            )
-        if self.eval_every_steps is not None and self.eval_every_steps < 1:
-            raise SpecError("evalEverySteps", f"must be >= 1, got {self.eval_every_steps}")
+        return self
 
     def learning_rates_for(self, *, cold_start: bool) -> tuple[float, ...]:
         """The rates to train with: the sweep's, or the one rate (default by start)."""
@@ -186,114 +190,52 @@ class TrainingSpec:
         )
 
 
-@dataclass(frozen=True)
-class EvaluationSpec:
+class EvaluationSpec(SpecModel):
     """Fixed holdout set (None: the validation set stands in) and earlier windows' sets."""
 
-    holdout_uri: str | None = None
-    replay_uris: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.holdout_uri is not None:
-            check_dataset_uri("holdoutURI", self.holdout_uri)
-        for index, uri in enumerate(self.replay_uris):
-            check_dataset_uri(f"replayURIs[{index}]", uri)
-        if len(set(self.replay_uris)) != len(self.replay_uris):
-            raise SpecError("replayURIs", "lists the same URI twice")
+    holdout_uri: DataURI | None = None
+    replay_uris: Annotated[DataURIs, _unique("URI")] = ()
 
 
-@dataclass(frozen=True)
-class OutputSpec:
+class OutputSpec(SpecModel):
     """Where the new version goes: ``<storage.uri>/<version>/``."""
 
-    uri: str
-
-    def __post_init__(self) -> None:
-        check_uri("uri", self.uri, prefix=True)
-        object.__setattr__(self, "uri", ensure_prefix(self.uri))
+    uri: PrefixURI
 
 
-@dataclass(frozen=True)
-class TrainSpec:
+class TrainSpec(SpecModel):
+    """One trainer run; ``spec_version`` versions the document (absent: the current one)."""
+
+    spec_version: Annotated[Text, checked(_check_spec_version)] = SPEC_VERSION
     lineage: LineageSpec
-    version: str
+    version: Name
     parent: ParentSpec
     dataset: DatasetSpec
     output: OutputSpec
-    cold_start: bool = False
-    training: TrainingSpec = field(default_factory=TrainingSpec)
-    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    cold_start: Flag = False
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
-    def __post_init__(self) -> None:
-        check_name("version", self.version)
+    @model_validator(mode="after")
+    def _output_is_new(self) -> TrainSpec:
         if self.output.uri == self.parent.uri:
             raise SpecError("output.uri", "must differ from parent.uri")
+        return self
 
     @property
     def early_stopping(self) -> tuple[int, float]:
         return self.training.early_stopping_for(cold_start=self.cold_start)
 
     def to_json(self) -> dict[str, Any]:
-        """The camelCase document ``parse_spec`` reads back (the operator writes this)."""
-        training = self.training
-        dataset = self.dataset
-        doc: dict[str, Any] = {
-            "specVersion": SPEC_VERSION,
-            "lineage": {
-                "name": self.lineage.name,
-                "task": self.lineage.task,
-                "labels": list(self.lineage.labels),
-            },
-            "version": self.version,
-            "parent": {
-                "uri": self.parent.uri,
-                "manifestDigest": self.parent.manifest_digest,
-                "version": self.parent.version,
-            },
-            "coldStart": self.cold_start,
-            "dataset": _without_none(
-                {
-                    "trainURI": dataset.train_uri,
-                    "validationURI": dataset.validation_uri,
-                    "validationFraction": dataset.validation_fraction,
-                    "textField": dataset.text_field,
-                    "labelField": dataset.label_field,
-                }
-            ),
-            "training": _without_none(
-                {
-                    "maxEpochs": training.max_epochs,
-                    "learningRate": training.learning_rate,
-                    "learningRates": list(training.learning_rates) or None,
-                    "batchSize": training.batch_size,
-                    "maxSeqLength": training.max_seq_length,
-                    "seed": training.seed,
-                    "warmupRatio": training.warmup_ratio,
-                    "weightDecay": training.weight_decay,
-                    "maxGradNorm": training.max_grad_norm,
-                    "earlyStopping": _without_none(
-                        {
-                            "patience": training.early_stopping.patience,
-                            "minDelta": training.early_stopping.min_delta,
-                        }
-                    ),
-                    "checkpointEverySteps": training.checkpoint_every_steps,
-                    "evalEverySteps": training.eval_every_steps,
-                }
-            ),
-            "evaluation": _without_none(
-                {
-                    "holdoutURI": self.evaluation.holdout_uri,
-                    "replayURIs": list(self.evaluation.replay_uris),
-                }
-            ),
-            "output": {"uri": self.output.uri},
-        }
+        """The camelCase document ``parse_spec`` reads back (the operator writes this).
+
+        The same bytes as the dataclass spec wrote before it (no learningRates without a
+        sweep), so a resumed run's spec fingerprint does not change across the upgrade.
+        """
+        doc = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not self.training.learning_rates:
+            del doc["training"]["learningRates"]
         return doc
 
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
-
-
-def _without_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
