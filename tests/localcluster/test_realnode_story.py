@@ -15,7 +15,6 @@ host as it was (about 90 s with warm caches).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import LocalCluster, wait_for
+from tests.localcluster.realnode_gate import REALNODE
 from tests.operator.kit import Api, TinyLineage, jsonl, lineage_manifest, s3_secret, wsj_manifest
 from tests.trainer.support import LABELS, make_tiny_base, sentiment_rows
 from warmstart import record, signing
@@ -33,14 +33,7 @@ from warmstart.storage import S3Settings, Storage
 from warmstart_localcluster import cluster, paths, processes
 from warmstart_localcluster.realnode import containerd, images, network
 
-pytestmark = [
-    pytest.mark.realnode,
-    pytest.mark.skipif(
-        os.environ.get("WARMSTART_REALNODE") != "1",
-        reason="real-node tests are opt-in: set WARMSTART_REALNODE=1 (root; run "
-               "scripts/ensure-host-packages.sh and scripts/build-images first)",
-    ),
-]
+pytestmark = REALNODE
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER_IMAGE = "localhost/warmstart/trainer:dev"
