@@ -8,8 +8,9 @@ address; a signing ModelLineage and a WarmStartJob train and sign a version in a
 from the trainer image, under a memory limit; it is promoted and the serving Deployment
 (the example's, from the trainer image) rolls out; a pod asks the server for a prediction
 through the Service's DNS name; `kubectl logs` shows what the operator and the trainer
-said, and the operator's metrics come through the chart's Service. Then `down` leaves the
-host as it was (about 90 s with warm caches).
+said, and the operator's metrics come through the chart's Service. Beside it, a WarmStartJob
+naming an image that no registry has ends Failed with the pull named. Then `down` leaves
+the host as it was (about 220 s with warm caches: the operator's 120 s pull grace).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ pytestmark = REALNODE
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER_IMAGE = "localhost/warmstart/trainer:dev"
+# Never built: its registry would be this machine's own localhost, where none listens.
+MISSING_IMAGE = "localhost/warmstart/missing:dev"
 OPERATOR_IMAGE = "localhost/warmstart/operator:dev"
 NS = "story"
 RELEASE = "warmstart"
@@ -83,6 +86,10 @@ def install_chart(node: LocalCluster) -> None:
         "image.pullPolicy": "Never",
         "operator.trainer.image": TRAINER_IMAGE,
         "operator.pollSeconds": "1",
+        # A prefix: also the missing image of the bad-input run below, which runs beside
+        # week1 rather than queued behind it.
+        "operator.trainer.allowedImages": "{localhost/warmstart/}",
+        "operator.maxActivePerLineage": "2",
         "watchNamespaces": f"{{{NS}}}",
     }
     sets = [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
@@ -252,6 +259,11 @@ def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path)
         resources={"requests": {"cpu": "500m", "memory": "512Mi"},
                    "limits": {"memory": "2Gi"}}))
 
+    # Bad input, beside week1: an image no registry has ends Failed, the pull named
+    # (after the operator's pull grace), instead of Training forever.
+    api.create("warmstartjobs", wsj_manifest("reviews-missing", lineage, "week1",
+                                             image=MISSING_IMAGE))
+
     def trainer_pod() -> dict[str, Any] | None:
         pods = json.loads(node.kubectl("-n", NS, "get", "pods", "-l",
                                        "job-name=reviews-week1-train", "-o", "json").stdout)
@@ -288,6 +300,11 @@ def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path)
     operator_pod = json.loads(node.kubectl("-n", NS, "get", "pod",
                                            operator_pod["metadata"]["name"], "-o", "json").stdout)
     assert operator_pod["status"]["containerStatuses"][0]["restartCount"] == 0, describe(node)
+
+    pull = api.failed_condition("reviews-missing")
+    assert pull["reason"] == "ImagePullFailed", pull
+    assert f"image '{MISSING_IMAGE}' cannot be pulled (" in pull["message"], pull
+    assert api.lineage_status()["servingVersion"] == "reviews-week1"
 
     operator_log = logs(node, operator)
     assert "Forbidden" not in operator_log, operator_log[-3000:]
