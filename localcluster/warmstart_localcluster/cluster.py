@@ -3,7 +3,8 @@
 Up: etcd -> kube-apiserver -> kube-controller-manager -> S3 server -> node agent, each
 waited on before the next, then a kubeconfig that kubectl uses as is. Down: every process
 marked for this state directory is stopped. Everything listens on 127.0.0.1 only, except
-with `node="kubelet"` (realnode), where the API server listens on the node's bridge address.
+with `node="kubelet"` (realnode), where the API server and the S3 gateway listen on the
+node's bridge address.
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def up(
         "--v=1",
     ], state_dir)
 
-    s3 = s3server.start(bins["weed"], state_dir, timeout)
+    # Pods on a real node reach object storage like the API server: on the bridge address.
+    s3 = s3server.start(bins["weed"], state_dir, timeout, host=host)
 
     info = ClusterInfo(
         state_dir=str(state_dir),

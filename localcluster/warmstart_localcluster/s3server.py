@@ -2,8 +2,10 @@
 
 Authentication is on: an admin identity with a random secret is written to the S3 config,
 so a request with wrong credentials is refused exactly as on AWS. Every port is on
-127.0.0.1 and chosen free at start; telemetry is off (the machine has no internet, and a
-test cluster must not phone home anyway).
+127.0.0.1 (on a real node the S3 gateway alone listens on the node's bridge address, which
+pods reach and the node's input guard keeps from everything else) and chosen free at
+start; telemetry is off (the machine has no internet, and a test cluster must not phone
+home anyway).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def write_config(path: Path, identities: dict[str, tuple[str, str, list[str]]]) 
     path.write_text(json.dumps(config, indent=2))
 
 
-def start(weed: Path, state_dir: Path, timeout: float) -> S3Server:
+def start(weed: Path, state_dir: Path, timeout: float, host: str = "127.0.0.1") -> S3Server:
     data = state_dir / "seaweedfs"
     data.mkdir(parents=True, exist_ok=True)
     access_key = "warmstart-admin"
@@ -86,12 +88,15 @@ def start(weed: Path, state_dir: Path, timeout: float) -> S3Server:
         f"-filer.localSocket={data / 'filer.sock'}",
         "-s3",
         f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
+        # Only the authenticated S3 gateway may face pods; master, volume and filer (no
+        # authentication) stay on loopback.
+        f"-s3.ip.bind={host}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-s3.localSocket={data / 's3.sock'}",
         f"-s3.config={config}",
         "-s3.allowDeleteBucketNotEmpty=true",
     ], state_dir)
-    endpoint = f"http://127.0.0.1:{s3}"
+    endpoint = f"http://{host}:{s3}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if healthy(endpoint):

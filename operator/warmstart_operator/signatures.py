@@ -111,7 +111,9 @@ def add_signing(job: dict[str, Any], spec: ModelLineageSpec, image: str) -> dict
                 "items": [
                     {"key": signing.SIGNING_KEY_SECRET_KEY, "path": signing.SIGNING_KEY_SECRET_KEY}
                 ],
-                "defaultMode": 0o400,
+                # The kubelet writes the file owned by root, and the trainer never runs as
+                # root: 0400 is unreadable to it. Only this pod's one container mounts it.
+                "defaultMode": 0o444,
             },
         }
     )

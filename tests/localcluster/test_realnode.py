@@ -24,18 +24,12 @@ import pytest
 import yaml
 
 from tests import readme
+from tests.localcluster.realnode_gate import REALNODE
 from warmstart_localcluster import cluster, paths, processes
 from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.realnode import containerd, images, kubelet, network
 
-pytestmark = [
-    pytest.mark.realnode,
-    pytest.mark.skipif(
-        os.environ.get("WARMSTART_REALNODE") != "1",
-        reason="real-node tests are opt-in: set WARMSTART_REALNODE=1 (root; run "
-               "scripts/ensure-host-packages.sh and scripts/build-images first)",
-    ),
-]
+pytestmark = REALNODE
 
 TRAINER_IMAGE = "localhost/warmstart/trainer:dev"
 NS = "realnode-test"

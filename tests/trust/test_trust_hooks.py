@@ -159,7 +159,9 @@ def test_trainer_job_mounts_only_the_signing_key_and_names_its_builder(
     volume = next(v for v in pod["volumes"] if v["name"] == signatures.SIGNING_VOLUME)
     assert volume["secret"] == {
         "secretName": "reviews-signing",
-        "defaultMode": 0o400,
+        # Readable by the image's non-root user: the kubelet writes it owned by root
+        # (tests/localcluster/test_realnode_story.py reads it on a real node).
+        "defaultMode": 0o444,
         "items": [{"key": "signing.key", "path": "signing.key"}],
     }
     mount = next(
