@@ -27,6 +27,9 @@ class OperatorConfig:
     # A WarmStartJob whose lineage does not exist waits this long before it fails (GitOps
     # tools may apply the job before the lineage).
     lineage_grace_seconds: float = 30.0
+    # A training pod's image pull may keep failing this long before the run fails
+    # (imagepull.py); errors a retry cannot mend fail it at once.
+    image_pull_grace_seconds: float = 120.0
     # Images a WarmStartJob may name in spec.image besides trainer_image: an entry ending in
     # "/", ":" or "@" is a prefix, any other one exact image (trust.py). Empty: none.
     allowed_trainer_images: tuple[str, ...] = field(default_factory=tuple)
@@ -46,6 +49,7 @@ class OperatorConfig:
             ("metrics_port", "WARMSTART_METRICS_PORT", int),
             ("poll_seconds", "WARMSTART_POLL_SECONDS", float),
             ("lineage_grace_seconds", "WARMSTART_LINEAGE_GRACE_SECONDS", float),
+            ("image_pull_grace_seconds", "WARMSTART_IMAGE_PULL_GRACE_SECONDS", float),
         ):
             if env.get(name):
                 try:
@@ -59,4 +63,6 @@ class OperatorConfig:
         config = OperatorConfig(**values)  # type: ignore[arg-type]
         if config.max_active_per_lineage < 1:
             raise ConfigError("WARMSTART_MAX_ACTIVE_PER_LINEAGE must be >= 1")
+        if config.image_pull_grace_seconds < 0:
+            raise ConfigError("WARMSTART_IMAGE_PULL_GRACE_SECONDS must be >= 0")
         return config

@@ -3,7 +3,8 @@
 The Job controller never fails a Job whose pod waits in ImagePullBackOff (the kubelet keeps
 retrying), so without this a WarmStartJob naming a missing image would sit in Training
 until activeDeadlineSeconds, if ever. Errors a retry cannot mend end the run at once; a
-pull that keeps failing gets a grace period first, because registries do have bad minutes.
+pull that keeps failing gets a grace period first (OperatorConfig.image_pull_grace_seconds,
+the chart's operator.imagePullGraceSeconds), because registries do have bad minutes.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from typing import Any
 # Waiting reasons the kubelet reports for a container whose image it cannot get.
 _RETRIED = frozenset({"ErrImagePull", "ImagePullBackOff"})
 _FINAL = frozenset({"InvalidImageName", "ErrImageNeverPull"})
-
-# How long a pull may keep failing before the run is declared failed.
-PULL_GRACE_SECONDS = 120.0
 
 
 @dataclass(frozen=True)

@@ -189,8 +189,9 @@ class JobReconciler:
         started = (parse_time(failure.pod_created) if failure.pod_created
                    else step.start_time or now)
         waited = (now - started).total_seconds()
-        if not failure.final and waited < imagepull.PULL_GRACE_SECONDS:
-            out.look_again(imagepull.PULL_GRACE_SECONDS - waited)
+        grace = self.config.image_pull_grace_seconds
+        if not failure.final and waited < grace:
+            out.look_again(grace - waited)
             return
         self.kube.patch_job(ns, job_name, {"spec": {"suspend": True}})
         raise Failure(JobReason.IMAGE_PULL_FAILED,

@@ -142,13 +142,13 @@ def make_wsj(name: str) -> WsjBuilder:
 
 
 class Harness:
-    def __init__(self, max_active: int = 1, base_head: bool = True) -> None:
+    def __init__(self, max_active: int = 1, base_head: bool = True, **config: Any) -> None:
         self.clock = FakeClock(START)
         self.kube = FakeCluster(self.clock)
         self.store = FakeStore()
         self.metrics = Metrics()
         self.config = OperatorConfig(max_active_per_lineage=max_active, poll_seconds=5.0,
-                                     lineage_grace_seconds=30.0)
+                                     lineage_grace_seconds=30.0, **config)
         self.controller = Controller(self.kube, self.config, self.metrics, self.kube.jobs_of,
                                      self.kube.claimants,
                                      clock=self.clock, store_factory=lambda _: self.store)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.operator.harness import NS, Harness, make_lineage, make_wsj
-from warmstart_operator.imagepull import PULL_GRACE_SECONDS
+from warmstart_operator.config import OperatorConfig
+
+PULL_GRACE_SECONDS = OperatorConfig().image_pull_grace_seconds  # the default
 
 
 def _stuck_pod(h: Harness, job: str, reason: str, message: str = "") -> None:
@@ -65,3 +67,16 @@ def test_a_pod_that_gets_its_image_keeps_training() -> None:
     h.run_for(PULL_GRACE_SECONDS * 3)
     assert h.phase("week1") == "Training"
     assert not _job(h, job)["spec"].get("suspend")
+
+
+def test_the_grace_period_is_the_operators_setting() -> None:
+    h = Harness(image_pull_grace_seconds=60.0)  # half the default
+    h.create(make_lineage().obj())
+    h.create(make_wsj("week1").obj())
+    job = h.wsj("week1")["status"]["jobName"]
+    _stuck_pod(h, job, "ErrImagePull", 'pulling image "registry.local/nope:1": refused')
+    h.run_for(31)  # the safety-net look: inside the grace
+    assert h.phase("week1") == "Training"
+    h.run_for(30)  # past 60 s, well inside the default 120 s
+    assert h.phase("week1") == "Failed"
+    assert h.condition("Failed", h.wsj("week1"))["reason"] == "ImagePullFailed"

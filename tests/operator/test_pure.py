@@ -275,6 +275,11 @@ def test_config_from_env() -> None:
     assert config.trainer_command == ("python", "-m", "trainer")
     with pytest.raises(ConfigError, match="WARMSTART_POLL_SECONDS"):
         OperatorConfig.from_env({"WARMSTART_POLL_SECONDS": "soon"})
+    grace = OperatorConfig.from_env({"WARMSTART_IMAGE_PULL_GRACE_SECONDS": "15"})
+    assert grace.image_pull_grace_seconds == 15.0
+    assert OperatorConfig.from_env({}).image_pull_grace_seconds == 120.0
+    with pytest.raises(ConfigError, match="WARMSTART_IMAGE_PULL_GRACE_SECONDS"):
+        OperatorConfig.from_env({"WARMSTART_IMAGE_PULL_GRACE_SECONDS": "-1"})
 
 
 def test_a_cold_start_is_indexed_with_what_it_was_compared_with_not_as_a_child() -> None:
