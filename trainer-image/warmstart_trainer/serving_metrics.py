@@ -49,6 +49,11 @@ class ServerMetrics:
             ["max_batch_size", "max_queue_delay_ms", "max_queue_size"],
             registry=self.registry,
         )
+        self.torch_threads = Gauge(
+            "warmstart_server_torch_threads",
+            "Intra-op threads of each forward pass (WARMSTART_TORCH_THREADS, else one per core)",
+            registry=self.registry,
+        )
         self.texts = Counter(
             "warmstart_server_inference_texts", "Texts classified", registry=self.registry
         )

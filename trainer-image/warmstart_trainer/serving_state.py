@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import torch
 from aiohttp import web
 
 from warmstart import record, storage
@@ -25,12 +26,22 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES_ENV = "WARMSTART_MAX_REQUEST_BYTES"
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+TORCH_THREADS_ENV = "WARMSTART_TORCH_THREADS"
+# Intra-op threads of the model's forward passes. XXX chosen by measurement.
+DEFAULT_TORCH_THREADS = 0
 
 
 def _max_request_bytes() -> int:
     value = int(env_number(os.environ, MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES, int))
     if value < 1024:
         raise ValueError(f"{MAX_REQUEST_BYTES_ENV} must be at least 1024, got {value}")
+    return value
+
+
+def _torch_threads() -> int:
+    value = int(env_number(os.environ, TORCH_THREADS_ENV, DEFAULT_TORCH_THREADS, int))
+    if value < 0:
+        raise ValueError(f"{TORCH_THREADS_ENV} must be 0 (one per core) or more, got {value}")
     return value
 
 
@@ -50,6 +61,7 @@ class ServerSettings:
     # Read from the environment when not given: the Deployment sets them per model.
     batching: BatchingSettings = field(default_factory=BatchingSettings.from_env)
     max_request_bytes: int = field(default_factory=_max_request_bytes)
+    torch_threads: int = field(default_factory=_torch_threads)
 
 
 Probabilities = npt.NDArray[np.float32]
@@ -112,6 +124,7 @@ async def load_in_background(state: ServerState) -> None:
         expected_digest=settings.expected_digest,
         device=settings.device,
         max_length=settings.max_length,
+        threads=settings.torch_threads,
     )
     delay = settings.retry_initial_s
     while True:
@@ -138,12 +151,13 @@ async def load_in_background(state: ServerState) -> None:
         state.loaded = loaded
         state.failure = None
         state.metrics.ready.set(1)
+        state.metrics.torch_threads.set(torch.get_num_threads())
         state.metrics.model_info.labels(
             settings.model_name, loaded.version, loaded.manifest_digest
         ).set(1)
         log.info(
             "loaded version %s (manifest %s) from %s on %s; ready (batches of at most %d "
-            "texts, queue delay %g ms, queue size %d)",
+            "texts, queue delay %g ms, queue size %d, %d torch threads)",
             loaded.version,
             loaded.manifest_digest,
             settings.uri,
@@ -151,5 +165,6 @@ async def load_in_background(state: ServerState) -> None:
             settings.batching.max_batch_size,
             settings.batching.max_queue_delay_ms,
             settings.batching.max_queue_size,
+            torch.get_num_threads(),
         )
         return
