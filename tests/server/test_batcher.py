@@ -49,7 +49,7 @@ def make(
     max_queue_size: int = 128,
 ) -> DynamicBatcher[int, int]:
     batcher: DynamicBatcher[int, int] = DynamicBatcher(
-        BatchingSettings(max_batch_size, max_queue_delay_ms, max_queue_size),
+        BatchingSettings(max_batch_size, max_queue_delay_ms, max_queue_size, instances=1),
         model,
         on_batch=None if reports is None else reports.append,
     )
@@ -226,7 +226,7 @@ def test_close_cancels_what_still_waits() -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, BatchingSettings(32, 0.0, 128)),
+        ({}, BatchingSettings(16, 0.0, 128, 2)),
         (
             {
                 "WARMSTART_MAX_BATCH_SIZE": "16",

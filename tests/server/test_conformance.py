@@ -130,8 +130,8 @@ def test_concurrent_requests_are_batched_with_the_same_answers(
     assert np.allclose(alone, together, atol=1e-5)
     _, _, body = request("GET", f"{server.base}/metrics")
     metrics = body.decode()
-    assert ('warmstart_server_batching_info{max_batch_size="8",max_queue_delay_ms="2",'
-            'max_queue_size="64"} 1.0') in metrics
+    assert ('warmstart_server_batching_info{instances="2",max_batch_size="8",'
+            'max_queue_delay_ms="2",max_queue_size="64"} 1.0') in metrics
     batches = sample(metrics, "warmstart_server_batch_size_count")
     # No forward pass ever held more than 8 texts: the 20-text request was split.
     assert sample(metrics, 'warmstart_server_batch_size_bucket{le="8.0"}') == batches

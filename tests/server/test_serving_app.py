@@ -125,7 +125,8 @@ def test_a_full_queue_answers_503_with_the_reason(tmp_path: Path) -> None:
             in text
         assert "warmstart_server_queued_requests 0.0" in text
 
-    serve_held(tmp_path, BatchingSettings(max_batch_size=1, max_queue_size=2), scenario)
+    serve_held(tmp_path, BatchingSettings(max_batch_size=1, max_queue_size=2, instances=1),
+               scenario)
 
 
 def test_a_failing_forward_pass_answers_500_and_the_server_goes_on(tmp_path: Path) -> None:

@@ -46,7 +46,12 @@ class ServerMetrics:
         self.batching = Gauge(
             "warmstart_server_batching_info",
             "The dynamic batcher's settings (value 1)",
-            ["max_batch_size", "max_queue_delay_ms", "max_queue_size"],
+            ["max_batch_size", "max_queue_delay_ms", "max_queue_size", "instances"],
+            registry=self.registry,
+        )
+        self.torch_threads = Gauge(
+            "warmstart_server_torch_threads",
+            "Intra-op threads of each forward pass (WARMSTART_TORCH_THREADS)",
             registry=self.registry,
         )
         self.texts = Counter(
@@ -74,6 +79,7 @@ class ServerMetrics:
             str(settings.max_batch_size),
             f"{settings.max_queue_delay_ms:g}",
             str(settings.max_queue_size),
+            str(settings.instances),
         ).set(1)
 
     def record_batch(self, report: BatchReport) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import torch
 from aiohttp import web
 
 from warmstart import record, storage
@@ -25,12 +26,23 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES_ENV = "WARMSTART_MAX_REQUEST_BYTES"
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+TORCH_THREADS_ENV = "WARMSTART_TORCH_THREADS"
+# Intra-op threads of each forward pass; 0: the CPUs this process may use, shared out among
+# the model instances (WARMSTART_MODEL_INSTANCES).
+DEFAULT_TORCH_THREADS = 0
 
 
 def _max_request_bytes() -> int:
     value = int(env_number(os.environ, MAX_REQUEST_BYTES_ENV, DEFAULT_MAX_REQUEST_BYTES, int))
     if value < 1024:
         raise ValueError(f"{MAX_REQUEST_BYTES_ENV} must be at least 1024, got {value}")
+    return value
+
+
+def _torch_threads() -> int:
+    value = int(env_number(os.environ, TORCH_THREADS_ENV, DEFAULT_TORCH_THREADS, int))
+    if value < 0:
+        raise ValueError(f"{TORCH_THREADS_ENV} must be 0 (one per core) or more, got {value}")
     return value
 
 
@@ -50,6 +62,7 @@ class ServerSettings:
     # Read from the environment when not given: the Deployment sets them per model.
     batching: BatchingSettings = field(default_factory=BatchingSettings.from_env)
     max_request_bytes: int = field(default_factory=_max_request_bytes)
+    torch_threads: int = field(default_factory=_torch_threads)
 
 
 Probabilities = npt.NDArray[np.float32]
@@ -62,18 +75,19 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     loaded: LoadedModel | None = None
     failure: str | None = None
-    # One thread owns the model: batches run one after another, each using torch's own
-    # intra-op threads; the event loop stays free for probes and for queueing requests.
-    executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-    )
-    # Decoding and encoding large bodies, off the event loop and beside the model thread.
+    # One thread per model instance: each runs one batch at a time with its own intra-op
+    # threads; the event loop stays free for probes and for queueing requests.
+    executor: ThreadPoolExecutor = field(init=False)
+    # Decoding and encoding large bodies, off the event loop and beside the model threads.
     codec_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="codec")
     )
     batcher: DynamicBatcher[str, Probabilities] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.settings.batching.instances, thread_name_prefix="model"
+        )
         self.batcher = DynamicBatcher(
             self.settings.batching, self._run_batch, on_batch=self.metrics.record_batch
         )
@@ -112,6 +126,8 @@ async def load_in_background(state: ServerState) -> None:
         expected_digest=settings.expected_digest,
         device=settings.device,
         max_length=settings.max_length,
+        threads=settings.torch_threads
+        or max(1, len(os.sched_getaffinity(0)) // settings.batching.instances),
     )
     delay = settings.retry_initial_s
     while True:
@@ -138,12 +154,13 @@ async def load_in_background(state: ServerState) -> None:
         state.loaded = loaded
         state.failure = None
         state.metrics.ready.set(1)
+        state.metrics.torch_threads.set(torch.get_num_threads())
         state.metrics.model_info.labels(
             settings.model_name, loaded.version, loaded.manifest_digest
         ).set(1)
         log.info(
             "loaded version %s (manifest %s) from %s on %s; ready (batches of at most %d "
-            "texts, queue delay %g ms, queue size %d)",
+            "texts, queue delay %g ms, queue size %d, %d instances of %d torch threads)",
             loaded.version,
             loaded.manifest_digest,
             settings.uri,
@@ -151,5 +168,7 @@ async def load_in_background(state: ServerState) -> None:
             settings.batching.max_batch_size,
             settings.batching.max_queue_delay_ms,
             settings.batching.max_queue_size,
+            settings.batching.instances,
+            torch.get_num_threads(),
         )
         return
