@@ -13,7 +13,7 @@ from tests.trainer.support import LABELS, make_tiny_base
 from warmstart_trainer import serving_model
 from warmstart_trainer.modeling import load_classifier, load_tokenizer
 from warmstart_trainer.serving_model import LoadedModel, length_groups
-from warmstart_trainer.serving_state import ServerSettings
+from warmstart_trainer.serving_settings import ServerSettings
 
 
 def padded_cost(lengths: list[int], groups: list[list[int]], overhead: int) -> int:

@@ -167,7 +167,8 @@ def _publish_base(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, workdir: Path) -> int:
-    from warmstart_trainer.server import ServerSettings, run_server
+    # The settings first, the server (and torch) after: a bad setting fails in milliseconds.
+    from warmstart_trainer.serving_settings import ServerSettings
 
     try:  # batching and size limits come from the environment and are checked here
         settings = ServerSettings(
@@ -181,6 +182,8 @@ def _serve(args: argparse.Namespace, workdir: Path) -> int:
         )
     except ValueError as exc:
         return _fail(InvalidInputError(str(exc)), EXIT_INVALID_INPUT, terminate=True)
+    from warmstart_trainer.server import run_server
+
     run_server(settings)
     return EXIT_OK
 

@@ -22,7 +22,8 @@ from aiohttp import web
 
 from warmstart import storage
 from warmstart_trainer.serving_routes import add_routes, errors_and_counts
-from warmstart_trainer.serving_state import STATE_KEY, ServerSettings, ServerState
+from warmstart_trainer.serving_settings import ServerSettings
+from warmstart_trainer.serving_state import STATE_KEY, ServerState
 from warmstart_trainer.serving_state import load_in_background as _load_in_background
 
 __all__ = ["ServerSettings", "build_app", "run_server"]
