@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500, help="suspended WarmStartJobs")
     parser.add_argument("--namespaces", type=int, default=25)
     parser.add_argument("--trainings", type=int, default=4, help="tiny real trainings")
+    parser.add_argument("--spacing", type=float, default=2.0,
+                        help="seconds between the trainings' creations (0: all at once)")
     parser.add_argument("--quick", action="store_true",
                         help="4 held jobs over 2 namespaces and 2 trainings (what CI runs)")
     parser.add_argument("--operator-log", type=Path, default=None,
@@ -295,6 +297,9 @@ def measure(args: argparse.Namespace, namespaces: list[str], custom: client.Cust
         custom.create_namespaced_custom_object(GROUP, VERSION, ns, "warmstartjobs",
                                                wsj("run", suspend=False))
         trained[f"{ns}/run"] = time.monotonic()
+        # Apart, so each creation -> Job is the operator's reaction to one job, not its
+        # place in a burst (--spacing 0 measures the burst).
+        time.sleep(args.spacing)
     wait("the tiny trainings to be recorded", lambda: all(
         k in lineages.seen["recorded"] for k in trained), 1800)
     to_job = [trains.seen["created"][f"{k}-train"] - t for k, t in trained.items()]

@@ -68,8 +68,8 @@ def test_a_write_refreshes_and_a_conflict_drops_the_entry() -> None:
     written = cache.replace_status("warmstartjobs", read, {"phase": "Pending"})
     assert cache.get_wsj(NS, "j") == written
     # A stale copy (the watch behind a change made elsewhere) is refused at write time...
-    stale = cache._objects[("WarmStartJob", NS, "j")] = {**written, "metadata": {
-        **written["metadata"], "resourceVersion": "1"}}
+    stale = {**written, "metadata": {**written["metadata"], "resourceVersion": "1"}}
+    cache.observe("WarmStartJob", "MODIFIED", stale)
     with pytest.raises(Conflict):
         cache.replace_status("warmstartjobs", stale, {"phase": "Training"})
     # ...and the retry reads the API server's copy.
