@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,12 @@ import torch
 
 from tests.server.support import MODEL
 from tests.trainer.support import LABELS, make_tiny_base
+from warmstart.storage import S3Settings, Storage
 from warmstart_trainer import serving_model
 from warmstart_trainer.modeling import load_classifier, load_tokenizer
 from warmstart_trainer.serving_model import LoadedModel, length_groups
 from warmstart_trainer.serving_settings import ServerSettings
+from warmstart_trainer.serving_state import ServerState
 
 
 def padded_cost(lengths: list[int], groups: list[list[int]], overhead: int) -> int:
@@ -92,3 +95,26 @@ def test_torch_threads_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("WARMSTART_TORCH_THREADS", bad)
         with pytest.raises(ValueError, match="WARMSTART_TORCH_THREADS"):
             settings()
+
+
+def test_a_lone_batch_gets_every_core_and_batches_together_share_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WARMSTART_TORCH_THREADS", raising=False)
+    monkeypatch.setenv("WARMSTART_MODEL_INSTANCES", "2")
+    cores = len(os.sched_getaffinity(0))
+    settings = ServerSettings(uri="file:///x/", model_name=MODEL, workdir=Path("/tmp"))
+    store = Storage(S3Settings.from_env({"AWS_ACCESS_KEY_ID": "k",
+                                         "AWS_SECRET_ACCESS_KEY": "s"}))
+    state = ServerState(settings, store)
+    running = {"count": 1}
+    monkeypatch.setattr(type(state.batcher), "running_batches",
+                        property(lambda _: running["count"]))
+    assert state._threads_for_batch() == cores
+    running["count"] = 2
+    assert state._threads_for_batch() == max(1, cores // 2)
+    monkeypatch.setenv("WARMSTART_TORCH_THREADS", "3")
+    fixed = ServerState(ServerSettings(uri="file:///x/", model_name=MODEL,
+                                       workdir=Path("/tmp")), store)
+    assert fixed._threads_for_batch() == 3
+    state.shutdown_executors()
+    fixed.shutdown_executors()

@@ -37,7 +37,7 @@ class HeldModel(LoadedModel):
     gate: threading.Event = dataclasses.field(default_factory=threading.Event)
     fail: bool = False
 
-    def predict(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    def predict(self, texts: list[str], threads: int = 0) -> npt.NDArray[np.float32]:
         assert self.gate.wait(30)
         if self.fail:
             raise RuntimeError("CUDA out of memory (pretend)\nmore detail")

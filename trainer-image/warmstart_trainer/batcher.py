@@ -143,6 +143,11 @@ class DynamicBatcher(Generic[In, Out]):
     def queued_requests(self) -> int:
         return self._queued_requests
 
+    @property
+    def running_batches(self) -> int:
+        """Batches being computed now (a batch's own run counts itself)."""
+        return len(self._running)
+
     def start(self) -> None:
         if self._task is None:
             self._arrived = asyncio.Event()

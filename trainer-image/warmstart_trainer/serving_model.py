@@ -41,12 +41,15 @@ class LoadedModel:
     device: torch.device
     max_length: int
 
-    def predict(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    def predict(self, texts: list[str], threads: int = 0) -> npt.NDArray[np.float32]:
         """Class probabilities, shape [len(texts), classes], in the order of ``texts`` (blocking).
 
         Texts are tokenised once, then run in passes of similar length (``length_groups``):
-        one long text no longer pads a whole batch of short ones to its length.
+        one long text no longer pads a whole batch of short ones to its length. ``threads``
+        (0: leave as is) sets this thread's intra-op threads for these passes.
         """
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         ids: list[list[int]] = self.tokenizer(
             texts, truncation=True, max_length=self.max_length
         )["input_ids"]

@@ -62,8 +62,20 @@ class ServerState:
         if loaded is None:
             raise RuntimeError("no model is loaded")
         loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(self.executor, loaded.predict, texts)
+        probabilities = await loop.run_in_executor(
+            self.executor, loaded.predict, texts, self._threads_for_batch()
+        )
         return list(probabilities)  # one row per text: the batcher hands each request its own
+
+    def _threads_for_batch(self) -> int:
+        """A batch alone uses every core (a lone request then runs as fast as bare torch);
+        batches that run together share them. A thread count set in the environment
+        (WARMSTART_TORCH_THREADS) is kept as it is."""
+        if self.settings.torch_threads:
+            return self.settings.torch_threads
+        cores = len(os.sched_getaffinity(0))
+        running = max(1, self.batcher.running_batches)
+        return max(1, cores // min(running, self.settings.batching.instances))
 
     def shutdown_executors(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
