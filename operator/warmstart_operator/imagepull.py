@@ -9,8 +9,11 @@ the chart's operator.imagePullGraceSeconds), because registries do have bad minu
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+
+from warmstart_operator.outcome import parse_time
 
 # Waiting reasons the kubelet reports for a container whose image it cannot get.
 _RETRIED = frozenset({"ErrImagePull", "ImagePullBackOff"})
@@ -54,3 +57,14 @@ def pull_failure(pods: list[dict[str, Any]]) -> PullFailure | None:
 def none_ready(job: dict[str, Any]) -> bool:
     """True while the Job has no ready pod: only then can a pod be stuck on its image."""
     return not (job.get("status") or {}).get("ready")
+
+
+def grace_left(failure: PullFailure, started: dt.datetime, now: dt.datetime,
+               grace: float) -> float:
+    """Seconds the pull may still fail before the run fails; 0: fail it now. The grace runs
+    from the pod's creation (`started` if unknown): a job that sat Queued for hours has a
+    long-past start."""
+    if failure.final:
+        return 0.0
+    since = parse_time(failure.pod_created) if failure.pod_created else started
+    return max(0.0, grace - (now - since).total_seconds())

@@ -80,8 +80,7 @@ class JobReconciler:
         self._admitted: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._lineage_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
-        # The controller's status write, for the one step that stores a status mid-way
-        # (Outcome.write_now); without it that step ends the reconcile and looks again.
+        # The controller's status write, for Outcome.write_now (see outcome.py).
         self.status_writer: StatusWriter | None = None
 
     def reconcile(self, key: Key, now: dt.datetime) -> Outcome:
@@ -185,13 +184,10 @@ class JobReconciler:
         failure = imagepull.pull_failure(self.kube.job_pods(ns, job_name))
         if failure is None:
             return
-        # From the pod's creation: a job that sat Queued for hours has a long-past start.
-        started = (parse_time(failure.pod_created) if failure.pod_created
-                   else step.start_time or now)
-        waited = (now - started).total_seconds()
-        grace = self.config.image_pull_grace_seconds
-        if not failure.final and waited < grace:
-            out.look_again(grace - waited)
+        left = imagepull.grace_left(failure, step.start_time or now, now,
+                                    self.config.image_pull_grace_seconds)
+        if left > 0:
+            out.look_again(left)
             return
         self.kube.patch_job(ns, job_name, {"spec": {"suspend": True}})
         raise Failure(JobReason.IMAGE_PULL_FAILED,

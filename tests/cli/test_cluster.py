@@ -383,31 +383,18 @@ def test_kubectl_runs_it_as_a_plugin(place: Place, recorded: Callable[..., Recor
     lineage = recorded()
     bin_dir = Path(sys.executable).parent
     assert (bin_dir / "kubectl-warmstart").exists()
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "KUBECONFIG": str(place.cluster.kubeconfig),
-    }
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "KUBECONFIG": str(place.cluster.kubeconfig)}
     kubectl = place.cluster.info.kubectl
 
-    shown = subprocess.run(
-        [kubectl, "warmstart", "lineage", "tree", lineage.name, "-n", place.namespace],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    def plugin(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([kubectl, "warmstart", *args, "-n", place.namespace], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    shown = plugin("lineage", "tree", lineage.name)
     assert shown.returncode == 0, shown.stderr
     assert "[serving]" in shown.stdout
 
-    refused = subprocess.run(
-        [kubectl, "warmstart", "promote", lineage.name, "v3", "-n", place.namespace],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = plugin("promote", lineage.name, "v3")
     assert refused.returncode == 2
     assert refused.stderr.startswith("kubectl warmstart: error: refusing to promote v3")

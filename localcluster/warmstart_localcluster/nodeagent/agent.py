@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from warmstart_localcluster.nodeagent import podspec
+from warmstart_localcluster.nodeagent.containerrun import now_rfc3339
 from warmstart_localcluster.nodeagent.kube import MERGE_PATCH, ApiException, Kube
-from warmstart_localcluster.nodeagent.podworker import PodWorker, now_rfc3339
+from warmstart_localcluster.nodeagent.podworker import PodWorker
 from warmstart_localcluster.nodeagent.volumes import object_data
 from warmstart_localcluster.processes import MARKER_ENV
 

@@ -8,7 +8,6 @@ messages, restart counts, readiness, and graceful deletion.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -18,10 +17,16 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warmstart_localcluster.nodeagent import podspec, probes, volumes
+from warmstart_localcluster.nodeagent.containerrun import (
+    ContainerRun,
+    now_rfc3339,
+    pod_status,
+    set_condition,
+    termination_message,
+)
 from warmstart_localcluster.nodeagent.kube import MERGE_PATCH, ApiException
 from warmstart_localcluster.nodeagent.podspec import ConfigError, Pod
 
@@ -30,70 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nodeagent")
 
-_TERMINATION_MESSAGE_LIMIT = 4096
 _LOCAL_GRACE_CAP = 30.0
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class ContainerRun:
-    """What kubelet tracks for one container across its restarts."""
-
-    spec: dict[str, Any]
-    init: bool = False
-    proc: subprocess.Popen[bytes] | None = None
-    restart_count: int = 0
-    state: str = "waiting"
-    waiting_reason: str = "ContainerCreating"
-    waiting_message: str = ""
-    started_at: str = ""
-    started_mono: float = 0.0
-    terminated: dict[str, Any] | None = None
-    last_state: dict[str, Any] = field(default_factory=dict)
-    restart_at: float | None = None
-    launched: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-    readiness: probes.ProbeState | None = None
-    liveness: probes.ProbeState | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    @property
-    def ready(self) -> bool:
-        if self.state != "running":
-            return False
-        return self.readiness.ok if self.readiness else True
-
-    def status(self, pod_uid: str) -> dict[str, Any]:
-        state: dict[str, Any]
-        if self.state == "running":
-            state = {"running": {"startedAt": self.started_at}}
-        elif self.state == "terminated" and self.terminated:
-            state = {"terminated": self.terminated}
-        else:
-            waiting: dict[str, Any] = {"reason": self.waiting_reason}
-            if self.waiting_message:
-                waiting["message"] = self.waiting_message
-            state = {"waiting": waiting}
-        image = self.spec.get("image", "local")
-        out: dict[str, Any] = {
-            "name": self.name,
-            "image": image,
-            "imageID": f"local://{image}",
-            "ready": self.ready,
-            "restartCount": self.restart_count,
-            "started": self.state == "running",
-            "state": state,
-            "lastState": self.last_state,
-        }
-        if self.state != "waiting" or self.restart_count:
-            out["containerID"] = f"local://{pod_uid}/{self.name}/{self.restart_count}"
-        return out
 
 
 class PodWorker(threading.Thread):
@@ -224,21 +166,12 @@ class PodWorker(threading.Thread):
         cdir.mkdir(parents=True, exist_ok=True)
         term_file = cdir / "termination-log"
         term_file.write_bytes(b"")
-        mount_list.append({
-            "source": str(term_file),
-            "target": spec.get("terminationMessagePath", "/dev/termination-log"),
-            "read_only": False,
-        })
+        mount_list.append({"source": str(term_file), "read_only": False,
+                           "target": spec.get("terminationMessagePath", "/dev/termination-log")})
         security = spec.get("securityContext") or {}
-        launch = {
-            "agent_pid": os.getpid(),
-            "argv": argv,
-            "env": env,
-            "mounts": mount_list,
-            "read_only_root": bool(security.get("readOnlyRootFilesystem")),
-            "preserve": self.agent.code_paths,
-            "working_dir": spec.get("workingDir", ""),
-        }
+        launch = {"agent_pid": os.getpid(), "argv": argv, "env": env, "mounts": mount_list,
+                  "read_only_root": bool(security.get("readOnlyRootFilesystem")),
+                  "preserve": self.agent.code_paths, "working_dir": spec.get("workingDir", "")}
         launch_file = cdir / f"launch-{run.restart_count}.json"
         launch_file.touch(mode=0o600)
         launch_file.write_text(json.dumps(launch))
@@ -256,16 +189,7 @@ class PodWorker(threading.Thread):
                 cwd=self.dir,
                 start_new_session=True,
             )
-        run.env = env
-        run.state = "running"
-        run.waiting_reason = run.waiting_message = ""
-        run.started_at = now_rfc3339()
-        run.started_mono = time.monotonic()
-        run.restart_at = None
-        run.readiness = probes.ProbeState(spec["readinessProbe"]) if spec.get(
-            "readinessProbe") else None
-        run.liveness = probes.ProbeState(spec["livenessProbe"], ok=True) if spec.get(
-            "livenessProbe") else None
+        run.started(env)
         log.info("pod %s: started container %s (pid %s)", self.key, run.name, run.proc.pid)
 
     def _with_ips(self, pod: Pod) -> Pod:
@@ -297,7 +221,7 @@ class PodWorker(threading.Thread):
             return False
         if code < 0:  # killed by a signal: report it as a runtime does, 128 + signal
             code = 128 - code
-        message = self._termination_message(run, code)
+        message = termination_message(self.dir, run, code)
         run.terminated = {
             "exitCode": code,
             "reason": "Completed" if code == 0 else "Error",
@@ -311,19 +235,6 @@ class PodWorker(threading.Thread):
         run.proc = None
         log.info("pod %s: container %s exited with %s", self.key, run.name, code)
         return True
-
-    def _termination_message(self, run: ContainerRun, code: int) -> str:
-        path = self.dir / "containers" / run.name / "termination-log"
-        try:
-            data = path.read_bytes()[:_TERMINATION_MESSAGE_LIMIT]
-        except OSError:
-            data = b""
-        text = data.decode(errors="replace")
-        if not text and code != 0 and run.spec.get(
-                "terminationMessagePolicy") == "FallbackToLogsOnError":
-            log_text = (self.dir / "logs" / f"{run.name}.log").read_bytes()[-2048:]
-            text = log_text.decode(errors="replace")
-        return text
 
     def _maybe_restart(self, run: ContainerRun, policy: str, pod: Pod) -> None:
         if run.state != "terminated" or run.terminated is None:
@@ -458,35 +369,12 @@ class PodWorker(threading.Thread):
 
     # -- status ------------------------------------------------------------------------
     def _set_condition(self, kind: str, value: bool) -> None:
-        status = "True" if value else "False"
-        current = self.conditions.get(kind)
-        if current and current["status"] == status:
-            return
-        self.conditions[kind] = {
-            "type": kind,
-            "status": status,
-            "lastProbeTime": None,
-            "lastTransitionTime": now_rfc3339(),
-        }
+        set_condition(self.conditions, kind, value)
 
     def _status(self) -> dict[str, Any]:
-        status: dict[str, Any] = {
-            "phase": self.phase,
-            "conditions": list(self.conditions.values()),
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": self.ip,
-            "podIPs": [{"ip": self.ip}],
-            "startTime": self.start_time,
-            "containerStatuses": [c.status(self.uid) for c in self.containers],
-        }
-        if self.inits:
-            status["initContainerStatuses"] = [c.status(self.uid) for c in self.inits]
-        if self.reason:
-            status["reason"] = self.reason
-        if self.message or self.config_error:
-            status["message"] = self.message or self.config_error
-        return status
+        return pod_status(self.phase, self.conditions, self.ip, self.start_time,
+                          self.containers, self.inits, self.uid,
+                          self.reason, self.message or self.config_error)
 
     def _send_status(self) -> None:
         status = self._status()
