@@ -56,9 +56,10 @@ class Controller:
         self.clock = clock
         self.queue: WorkQueue[Key] = WorkQueue(clock)
         stores = objectstore.StoreCache(kube, store_factory)
-        self.jobs = JobReconciler(kube, config, metrics, jobs_of, stores, claimants)
-        self.jobs.status_writer = lambda obj, status: kube.replace_status(
-            WARMSTARTJOB_PLURAL, obj, status)
+        self.jobs = JobReconciler(
+            kube, config, metrics, jobs_of, stores, claimants,
+            status_writer=lambda obj, status: kube.replace_status(WARMSTARTJOB_PLURAL, obj,
+                                                                  status))
         self.lineages = LineageReconciler(kube, config, metrics, jobs_of, stores, claimants)
 
     def now(self) -> dt.datetime:

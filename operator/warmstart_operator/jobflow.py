@@ -68,7 +68,7 @@ log = logging.getLogger("warmstart.jobs")
 class JobReconciler:
     def __init__(self, kube: Cluster, config: OperatorConfig, metrics: Metrics,
                  jobs_of: JobsOf, stores: objectstore.StoreCache,
-                 claimants: trust.ClaimantsIn) -> None:
+                 claimants: trust.ClaimantsIn, status_writer: StatusWriter) -> None:
         self.kube = kube
         self.config = config
         self.metrics = metrics
@@ -81,7 +81,7 @@ class JobReconciler:
         self._lineage_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
         # The controller's status write, for Outcome.write_now (see outcome.py).
-        self.status_writer: StatusWriter | None = None
+        self.status_writer = status_writer
 
     def reconcile(self, key: Key, now: dt.datetime) -> Outcome:
         wsj = self.kube.get_wsj(key.namespace, key.name)
@@ -230,9 +230,7 @@ class JobReconciler:
                     lambda: failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED))
             else:
                 step.observed_generation = generation
-                if not out.write_now(step.to_api()):
-                    out.look_again(0.0)
-                    return
+                out.write_now(step.to_api())
                 failpoints.crash_point(failpoints.AFTER_PARENT_RESOLVED)
                 wsj = out.obj or wsj
         if spec.suspend:

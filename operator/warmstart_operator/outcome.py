@@ -36,15 +36,12 @@ class Outcome:
     writer: StatusWriter | None = None  # the controller's write, for write_now
     written: bool = False  # a status was stored during the reconcile (events may follow)
 
-    def write_now(self, status: dict[str, Any]) -> bool:
-        """Store `status` before going on; False when no writer is set (the caller then
-        ends the reconcile and looks again)."""
-        if self.writer is None or self.obj is None:
-            return False
+    def write_now(self, status: dict[str, Any]) -> None:
+        """Store `status` before going on; `obj` becomes the object as written."""
+        assert self.writer is not None and self.obj is not None, "a reconciler without a writer"
         if status != (self.obj.get("status") or {}):
             self.obj = self.writer(self.obj, status)
             self.written = True
-        return True
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(("Warning" if warning else "Normal", reason, message))
