@@ -42,6 +42,8 @@ class ServerState:
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="codec")
     )
     batcher: DynamicBatcher[str, Probabilities] = field(init=False)
+    # The CPUs this process may use, read once (each batch divides them).
+    cores: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(
@@ -69,13 +71,15 @@ class ServerState:
 
     def _threads_for_batch(self) -> int:
         """A batch alone uses every core (a lone request then runs as fast as bare torch);
-        batches that run together share them. A thread count set in the environment
-        (WARMSTART_TORCH_THREADS) is kept as it is."""
+        batches that run together share them."""
+        return self.threads_for(self.batcher.running_batches)
+
+    def threads_for(self, batches: int) -> int:
+        """Intra-op threads of each of `batches` batches running at once; a thread count
+        set in the environment (WARMSTART_TORCH_THREADS) is kept as it is."""
         if self.settings.torch_threads:
             return self.settings.torch_threads
-        cores = len(os.sched_getaffinity(0))
-        running = max(1, self.batcher.running_batches)
-        return max(1, cores // min(running, self.settings.batching.instances))
+        return max(1, self.cores // min(max(1, batches), self.settings.batching.instances))
 
     def shutdown_executors(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -97,8 +101,7 @@ async def load_in_background(state: ServerState) -> None:
         expected_digest=settings.expected_digest,
         device=settings.device,
         max_length=settings.max_length,
-        threads=settings.torch_threads
-        or max(1, len(os.sched_getaffinity(0)) // settings.batching.instances),
+        threads=state.threads_for(settings.batching.instances),
     )
     delay = settings.retry_initial_s
     while True:
