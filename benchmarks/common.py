@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from warmstart_localcluster import cluster
+from warmstart_localcluster import cluster, processes
 from warmstart_localcluster.ports import free_ports
 from warmstart_localcluster.processes import MARKER_ENV
 
@@ -56,9 +56,4 @@ def operator_process(info: cluster.ClusterInfo,
     try:
         yield operator, port
     finally:
-        operator.terminate()
-        try:
-            operator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
+        processes.stop(operator)

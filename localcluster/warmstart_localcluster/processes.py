@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 MARKER_ENV = "WARMSTART_LOCALCLUSTER"
 
@@ -57,6 +58,16 @@ def marked_pids(state_dir: Path) -> list[int]:
         if wanted in environ.split(b"\0"):
             found.append(int(entry.name))
     return found
+
+
+def stop(proc: subprocess.Popen[Any], grace_seconds: float = 30.0) -> None:
+    """SIGTERM one child, SIGKILL it if it outlives the grace, and reap it either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def stop_all(state_dir: Path, grace_seconds: float = 10.0) -> int:

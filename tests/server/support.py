@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.trainer.support import LABELS, file_prefix, make_tiny_base, publish_dir
 from warmstart.storage import Storage
+from warmstart_localcluster import processes
 
 MODEL = "reviews"
 VERSION = "v1"
@@ -86,12 +87,7 @@ def running_server(
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process)
 
 
 def request(
