@@ -20,10 +20,10 @@ from warmstart.api import (
     find_condition,
     set_condition,
 )
-from warmstart.api.base import camel_alias
 from warmstart.api.constants import ConditionStatus, Metric, MetricMode
 from warmstart.api.modellineage import Promotion
 from warmstart.api.warmstartjob import EarlyStopping
+from warmstart.casing import camel_alias
 
 from .builders import make_lineage, make_wsj
 

@@ -7,15 +7,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from warmstart.api.markers import Cel
-
-# Kubernetes spells these acronyms in capitals inside camelCase names (trainURI, replayURIs).
-_ACRONYMS = {"uri": "URI", "uris": "URIs"}
-
-
-def camel_alias(snake: str) -> str:
-    """`train_uri` -> `trainURI`, `max_seq_length` -> `maxSeqLength`, `uri` -> `uri`."""
-    first, *rest = snake.split("_")
-    return first + "".join(_ACRONYMS.get(word, word.capitalize()) for word in rest)
+from warmstart.casing import camel_alias
 
 
 class ApiModel(BaseModel):
