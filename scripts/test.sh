@@ -15,4 +15,7 @@ ruff check .
 echo "==> mypy --strict"
 mypy
 echo "==> pytest"
-exec pytest "$@"
+# Two workers (pytest-xdist), each with a cluster of its own, handed one test at a time:
+# the minutes-long stories run side by side while the short tests fill in around them.
+# WARMSTART_TEST_WORKERS=0 runs everything in this one process.
+exec pytest -n "${WARMSTART_TEST_WORKERS:-2}" --maxschedchunk 1 "$@"

@@ -35,6 +35,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+    # Slow tests (minutes each) first, in their usual order: with pytest-xdist handing out
+    # one test at a time (scripts/test.sh), the longest start at once on different workers
+    # and the many short ones fill in around them, instead of one long test starting last.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 180,
@@ -125,8 +129,12 @@ def cluster() -> Iterator[LocalCluster]:
             pytest.fail(f"WARMSTART_TEST_STATE={reuse} names no running cluster")
         yield LocalCluster(info)
         return
-    # WARMSTART_TEST_CLUSTER gives a second checkout's test run its own cluster.
+    # WARMSTART_TEST_CLUSTER gives a second checkout's test run its own cluster, and each
+    # pytest-xdist worker gets its own (clusters never share ports or pod addresses).
     state = Path(os.environ.get("WARMSTART_TEST_CLUSTER", paths.cache_dir() / "test-cluster"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        state = state.with_name(f"{state.name}-{worker}")
     # `fresh` also stops whatever a killed earlier run left behind in this state dir.
     info = localcluster.up(state, fresh=True)
     try:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.operator import kit
 
 
+@pytest.mark.slow  # real trainings end to end: minutes on 2 cores
 def test_full_story(api: kit.Api, operator: kit.OperatorProcess,
                     tiny_lineage: kit.TinyLineage) -> None:
     kit.serve_reviews(api, tiny_lineage)
