@@ -52,7 +52,8 @@ def images_of(info: cluster.ClusterInfo, selector: str) -> set[str]:
 def test_quick_demo_on_a_real_node(state_dir: Path) -> None:
     started = time.monotonic()
     out = run_demo(state_dir, "--node", "kubelet")
-    print(f"quick demo on the real node: {time.monotonic() - started:.0f} s")
+    # Shown by pytest when a check below fails (and with -s).
+    print(out, f"\nquick demo on the real node: {time.monotonic() - started:.0f} s")
     assert_story_outcome(state_dir)
 
     assert "(a real node: kubelet, containerd, runc)" in out
