@@ -7,6 +7,8 @@
 #   scripts/demo.sh            the full story (under 10 minutes on 2 CPU cores, caches warm)
 #   scripts/demo.sh --quick    tiny windows, fewer epochs (CI)
 #   scripts/demo.sh --down     stop the cluster at the end instead of leaving it up
+#   scripts/demo.sh --node kubelet   on the opt-in real node (root; run
+#                              scripts/ensure-host-packages.sh and scripts/build-images first)
 #
 # WARMSTART_STATE=DIR runs it against another cluster state directory;
 # WARMSTART_DEMO_OPERATOR=process runs the operator as a local process, not the chart's pod.

@@ -9,9 +9,11 @@ from the trainer image, under a memory limit; it is promoted and the serving Dep
 (the example's, from the trainer image) rolls out; a pod asks the server for a prediction
 through the Service's DNS name; `kubectl logs` shows what the operator and the trainer
 said, and the operator's metrics come through the chart's Service. Beside it, a WarmStartJob
-naming an image that no registry has ends Failed with the pull named. Then `down` leaves
-the host as it was. The chart sets the operator's image-pull grace to 15 s
-(operator.imagePullGraceSeconds; 120 s by default) so the bad-input run ends quickly.
+naming an image that no registry has ends Failed with the pull named. A candidate whose
+weights were altered in storage, pinned, never gets ready on the kubelet and is rolled back
+to week1 (realnode_rollback.py). Then `down` leaves the host as it was. The chart sets the
+operator's image-pull grace to 15 s (operator.imagePullGraceSeconds; 120 s by default) so
+the bad-input run ends quickly.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import yaml
 
 from tests.conftest import LocalCluster, wait_for
 from tests.localcluster.realnode_gate import REALNODE
+from tests.localcluster.realnode_rollback import roll_back_a_version_that_cannot_start
 from tests.operator.kit import Api, TinyLineage, jsonl, lineage_manifest, s3_secret, wsj_manifest
 from tests.trainer.support import LABELS, make_tiny_base, sentiment_rows
 from warmstart import record, signing
@@ -89,9 +92,9 @@ def install_chart(node: LocalCluster) -> None:
         "operator.pollSeconds": "1",
         "operator.imagePullGraceSeconds": "15",
         # A prefix: also the missing image of the bad-input run below, which runs beside
-        # week1 rather than queued behind it.
+        # week1 (as does the version the rollback step breaks) rather than queued behind it.
         "operator.trainer.allowedImages": "{localhost/warmstart/}",
-        "operator.maxActivePerLineage": "2",
+        "operator.maxActivePerLineage": "3",
         "watchNamespaces": f"{{{NS}}}",
     }
     sets = [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
@@ -192,7 +195,7 @@ for attempt in range(60):
             print("ANSWER " + resp.read().decode())
         with urllib.request.urlopen(metrics, timeout=30) as resp:
             for line in resp.read().decode().splitlines():
-                if line.startswith("warmstart_promotions_total"):
+                if line.startswith(("warmstart_promotions_total", "warmstart_rollbacks_total")):
                     print("METRIC " + line)
         break
     except OSError as exc:
@@ -219,6 +222,24 @@ def test_only_the_s3_gateway_faces_the_pods(node: LocalCluster) -> None:
     for flag in ("-master.port", "-volume.port", "-filer.port"):
         assert {a for a in listening if a.endswith(f":{ports[flag]}")} == {
             f"127.0.0.1:{ports[flag]}"}, (flag, listening)
+
+
+METRIC_LABELS = f'{{lineage="reviews",namespace="{NS}"}}'
+
+
+def predict_through_the_service(node: LocalCluster, pod: str) -> str:
+    """A prediction by week1 through the Service's DNS name, from a pod; what it printed."""
+    apply(node, client_pod(pod, PREDICT))
+    wait_for(f"the prediction pod {pod} to finish",
+             lambda: pod_phase(node, pod) in {"Succeeded", "Failed"}, timeout=180)
+    said = logs(node, pod)
+    answers = [line for line in said.splitlines() if line.startswith("ANSWER ")]
+    assert answers, (said, describe(node))
+    answer = json.loads(answers[-1].removeprefix("ANSWER "))
+    assert answer["model_version"] == "reviews-week1", answer
+    label = next(o for o in answer["outputs"] if o["name"] == "label")
+    assert label["data"][0] in LABELS, answer
+    return said
 
 
 def logs(node: LocalCluster, *selector: str) -> str:
@@ -265,6 +286,14 @@ def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path)
     # (after the operator's pull grace, 15 s here), instead of Training forever.
     api.create("warmstartjobs", wsj_manifest("reviews-missing", lineage, "week1",
                                              image=MISSING_IMAGE))
+    # The version the rollback step breaks, trained beside week1 to save time; Manual: it
+    # serves only when pinned.
+    api.create("warmstartjobs", wsj_manifest(
+        "reviews-broken", lineage, "week1", promotion="Manual",
+        training={"maxEpochs": 1, "batchSize": 16, "learningRate": 0.003,
+                  "maxSeqLength": 32, "seed": 3},
+        resources={"requests": {"cpu": "200m", "memory": "512Mi"},
+                   "limits": {"memory": "2Gi"}}))
 
     def trainer_pod() -> dict[str, Any] | None:
         pods = json.loads(node.kubectl("-n", NS, "get", "pods", "-l",
@@ -284,24 +313,19 @@ def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path)
     api.serving("reviews-week1", timeout=300)
     node.kubectl("-n", NS, "rollout", "status", f"deployment/{SERVER}", "--timeout=300s",
                  timeout=330)
-    apply(node, client_pod("predict", PREDICT))
-    wait_for("the prediction pod to finish",
-             lambda: pod_phase(node, "predict") in {"Succeeded", "Failed"}, timeout=180)
-    said = logs(node, "predict")
-    answers = [line for line in said.splitlines() if line.startswith("ANSWER ")]
-    assert answers, (said, describe(node))
-    answer = json.loads(answers[-1].removeprefix("ANSWER "))
-    assert answer["model_version"] == "reviews-week1", answer
-    label = next(o for o in answer["outputs"] if o["name"] == "label")
-    assert label["data"][0] in LABELS, answer
+    said = predict_through_the_service(node, "predict")
     # The operator's metrics through the chart's Service, from a pod as Prometheus would.
-    assert (f'METRIC warmstart_promotions_total{{lineage="reviews",namespace="{NS}"}} 1.0'
-            in said), said
+    assert f"METRIC warmstart_promotions_total{METRIC_LABELS} 1.0" in said, said
 
     # The kubelet really probed the operator's health endpoint all along: no restart.
     operator_pod = json.loads(node.kubectl("-n", NS, "get", "pod",
                                            operator_pod["metadata"]["name"], "-o", "json").stdout)
     assert operator_pod["status"]["containerStatuses"][0]["restartCount"] == 0, describe(node)
+
+    roll_back_a_version_that_cannot_start(node, api, lineage, SERVER,
+                                          lambda: describe(node))
+    said = predict_through_the_service(node, "predict-after-rollback")
+    assert f"METRIC warmstart_rollbacks_total{METRIC_LABELS} 1.0" in said, said
 
     pull = api.failed_condition("reviews-missing")
     assert pull["reason"] == "ImagePullFailed", pull

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from warmstart.cli.kube import Kube, wait_until
@@ -54,28 +55,33 @@ def _helm_mode() -> bool:
     return os.environ.get(MODE_ENV, "helm") != "process" and (CHART / "Chart.yaml").is_file()
 
 
-def install_operator(kube: Kube, state_dir: Path, helm: str, console: Console) -> None:
-    """Runs the operator for the demo's namespace."""
-    if _helm_mode():
+def install_operator(kube: Kube, state_dir: Path, helm: str, console: Console,
+                     extra_values: Sequence[str] = ()) -> None:
+    """Runs the operator for the demo's namespace; ``extra_values`` go to the chart (the
+    real node's images)."""
+    if _helm_mode() or extra_values:
         if stop_previous(state_dir.resolve()):
             console.say("stopped the operator process an earlier run started")
-        _install_with_helm(kube, helm, console)
+        _install_with_helm(kube, helm, console, extra_values)
     else:
         _run_as_process(kube, state_dir, console)
 
 
-def log_hint(state_dir: Path) -> str:
+def log_hint(state_dir: Path, real_node: bool = False) -> str:
     """Where to read the operator's log."""
+    if real_node:
+        return f"kubectl logs -n {OPERATOR_NAMESPACE} deployment/{RELEASE}"
     if _helm_mode():
         return f"warmstart-cluster logs {OPERATOR_NAMESPACE} POD (the {RELEASE}-... pod)"
     return str(state_dir / "logs" / f"{OPERATOR_NAME}.log")
 
 
-def _install_with_helm(kube: Kube, helm: str, console: Console) -> None:
+def _install_with_helm(kube: Kube, helm: str, console: Console,
+                       extra_values: Sequence[str]) -> None:
     # The CRDs are applied from crds/ beforehand (the chart's copies are the same files):
     # with crds.enabled the chart refuses CRDs it did not create, e.g. after a run that
     # applied them, and an uninstall could take every lineage with them.
-    values = ["crds.enabled=false", "operator.pollSeconds=1"]
+    values = ["crds.enabled=false", "operator.pollSeconds=1", *extra_values]
     console.command(f"helm upgrade --install {RELEASE} charts/warmstart -n "
                     f"{OPERATOR_NAMESPACE} --create-namespace "
                     + " ".join(f"--set {v}" for v in values) + " --wait")

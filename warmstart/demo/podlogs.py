@@ -63,6 +63,10 @@ class LogFollower:
     namespace: str
     _offsets: dict[str, int] = field(default_factory=dict)
 
+    def hint(self, pod: str) -> str:
+        """The command that prints the pod's whole log."""
+        return f"warmstart-cluster logs {self.namespace} {pod}"
+
     def new_lines(self, pod: str) -> list[str]:
         path = pod_log_file(self.state_dir, self.namespace, pod)
         if path is None:

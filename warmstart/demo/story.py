@@ -17,7 +17,7 @@ from typing import Any
 from warmstart.api.constants import JobPhase
 from warmstart.cli.kube import Kube, pod_ready, wait_until
 from warmstart.demo import manifests as m
-from warmstart.demo import setup
+from warmstart.demo import realnode, setup
 from warmstart.demo.compare import RunResult, comparison
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
@@ -48,6 +48,8 @@ class Story:
     output_dir: Path
     results: dict[str, Any] = field(default_factory=dict)
     signing_key: Path = field(default_factory=setup.signing_key_file)
+    # On a real node (kubelet): the images built here, and predictions through the Service.
+    real_node: bool = False
     _replays: Sequence[str] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
@@ -76,11 +78,23 @@ class Story:
             raise DemoError(f"version {name} is not in the lineage's status")
         return found
 
+    def _deployment_doc(self) -> dict[str, Any]:
+        doc = m.load(m.DEPLOYMENT_EXAMPLE)
+        return realnode.serving_deployment(doc) if self.real_node else doc
+
     def _show_prediction(self, pod: Any) -> None:
         ip = pod.status.pod_ip
-        self.console.command(f"curl -s http://{ip}:8080/v2/models/{MODEL_NAME}/infer "
-                             "-d '{\"inputs\": [{\"name\": \"text\", ...}]}'")
-        version, predictions = predict(ip, MODEL_NAME)
+        if self.real_node:
+            # From a pod, through the Service's DNS name, as a client in the cluster would.
+            self.console.command(f"kubectl run {realnode.PREDICT_POD} --image="
+                                 f"{realnode.TRAINER_IMAGE} --restart=Never -- python -c "
+                                 "'<POST {\"inputs\": [{\"name\": \"text\", ...}]} to "
+                                 f"{realnode.service_url(self.kube.namespace, MODEL_NAME)}>'")
+            version, predictions = realnode.predict_via_service(self.kube, MODEL_NAME)
+        else:
+            self.console.command(f"curl -s http://{ip}:8080/v2/models/{MODEL_NAME}/infer "
+                                 "-d '{\"inputs\": [{\"name\": \"text\", ...}]}'")
+            version, predictions = predict(ip, MODEL_NAME)
         for p in predictions:
             self.console.detail(f"{p.label:>8} ({p.confidence:.2f})  \"{p.text}\"")
         self.console.say(f"answered by model version {version}")
@@ -108,7 +122,14 @@ class Story:
             self.console.say(f"(--quick trains tiny models: the gate's bars are lowered: {note})")
         self._apply(m.LINEAGE_EXAMPLE, self._lineage_doc(), "weekly schedule suspended: the demo "
                     "plays the weeks; signing.trustedKeys: the demo's public key")
-        self._apply(m.DEPLOYMENT_EXAMPLE, m.load(m.DEPLOYMENT_EXAMPLE))
+        deployment = self._deployment_doc()
+        note = f"image {realnode.TRAINER_IMAGE}, built here" if self.real_node else ""
+        self._apply(m.DEPLOYMENT_EXAMPLE, deployment, note)
+        if self.real_node:
+            self.console.command(f"kubectl expose deployment {m.DEPLOYMENT} -n "
+                                 f"{self.kube.namespace} --port {realnode.SERVICE_PORT} "
+                                 "--target-port http")
+            self.kube.apply([realnode.service(deployment)])
         base = wait_until("the base version in the lineage's status",
                           lambda: self._maybe_version("base"), timeout=120)
         self.console.say(f"the operator registered version 0: base ({base['manifestDigest']}), "
@@ -260,7 +281,7 @@ class Story:
                if e.name.startswith("WARMSTART_") and e.value is not None} if live else {}
         env |= {"WARMSTART_MODEL_URI": version["uri"],
                 "WARMSTART_MODEL_DIGEST": version["manifestDigest"]}
-        pod_doc = m.tamper_check_pod(m.load(m.DEPLOYMENT_EXAMPLE), env)
+        pod_doc = m.tamper_check_pod(self._deployment_doc(), env)
         self._apply(m.DEPLOYMENT_EXAMPLE, pod_doc,
                     f"as Pod {m.TAMPER_CHECK_POD}, WARMSTART_MODEL_URI=.../{m.WEEK2}/")
         try:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from warmstart.api.constants import TERMINAL_JOB_PHASES, JobPhase
 from warmstart.cli.kube import Kube, pod_ready
 from warmstart.demo.console import Console
 from warmstart.demo.errors import DemoError
-from warmstart.demo.podlogs import LogFollower, shown_line
+from warmstart.demo.podlogs import shown_line
 
 POLL_SECONDS = 2.0
 MODEL_VERSION_ANNOTATION = "warmstart.dev/model-version"
@@ -32,10 +32,20 @@ def failure_message(wsj: dict[str, Any]) -> str:
     return "; ".join(f"{c.get('reason')}: {c.get('message')}" for c in chosen)
 
 
+class PodLogs(Protocol):
+    """A pod's log as it grows: podlogs.LogFollower (node agent), realnode.KubectlLogs."""
+
+    def hint(self, pod: str) -> str: ...
+
+    def new_lines(self, pod: str) -> list[str]: ...
+
+    def tail(self, pod: str, count: int = 20) -> list[str]: ...
+
+
 @dataclass
 class JobWatcher:
     kube: Kube
-    logs: LogFollower
+    logs: PodLogs
     console: Console
     _phases: dict[str, str] = field(default_factory=dict)
     _pods: dict[str, str] = field(default_factory=dict)
@@ -95,8 +105,7 @@ class JobWatcher:
             return
         if self._pods.get(name) != pod:
             self._pods[name] = pod
-            self.console.say(f"trainer pod {pod} (log: warmstart-cluster logs "
-                             f"{self.kube.namespace} {pod})")
+            self.console.say(f"trainer pod {pod} (log: {self.logs.hint(pod)})")
         for line in self.logs.new_lines(pod):
             shown = shown_line(line)
             if shown:
