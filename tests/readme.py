@@ -64,14 +64,17 @@ class Ran:
 def run_section(name: str, env: Mapping[str, str], cwd: Path, *,
                 fill: Mapping[str, str] | None = None,
                 append: Mapping[str, str] | None = None, one_shell: bool = False,
-                timeout: float = 600) -> list[Ran]:
+                only: str | None = None, timeout: float = 600) -> list[Ran]:
     """Runs every command of a README section in bash, in order, and fails on the first
     non-zero exit. `fill` replaces placeholders (e.g. NAMESPACE) with real values; `append`
     adds arguments to commands starting with a prefix (smaller sizes for a benchmark);
     `one_shell` runs the section as one script, as a reader typing into one terminal would
-    (an `eval` or alias carries over to the next line)."""
+    (an `eval` or alias carries over to the next line). `only` runs just the commands
+    that start with it (one test per command, so that test workers can share them)."""
     commands = []
     for line in section(name):
+        if only is not None and not line.startswith(only):
+            continue
         command = line
         for placeholder, value in (fill or {}).items():
             command = command.replace(placeholder, value)

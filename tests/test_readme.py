@@ -123,34 +123,41 @@ def _granted(docs: list[dict[str, Any]], kind: str, resource: str, name: str) ->
                for rule in d.get("rules") or [])
 
 
+# The README's benchmark commands at sizes a test can afford, each with what it must print.
+BENCHMARKS: dict[str, tuple[str, list[str]]] = {
+    "python benchmarks/cluster_bench.py": ("--jobs 2", [r"\d"]),
+    "python benchmarks/trainer_bench.py": (
+        "--quick --sizes 32 --warm-epochs 1 --cold-epochs 1 --throughput-examples 16 "
+        "--workdir {tmp}/trainer", ["warm start", "cold start"]),
+    "python benchmarks/operator_bench.py": ("--quick", [
+        re.escape("WarmStartJobs: 4 suspended + 2 trained over 2 namespaces"),
+        r"API writes per WarmStartJob \(whole life\) +\d"]),
+    "python benchmarks/gpu_check.py": (
+        "--dry-run-on-cpu --tiny --train-examples 64 --check-examples 32",
+        [re.escape("[gpu-check]")]),
+    "python benchmarks/server_bench.py": ("--quick --workdir {tmp}/server", [
+        r"\| 16 clients, 1 text/request \| [\d.]+ \|", "server RSS"]),
+}
+
+
+def test_every_benchmark_command_has_a_test() -> None:
+    assert set(readme.section("Benchmarks")) == set(BENCHMARKS)
+
+
 @pytest.mark.cluster
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_benchmark_commands(tmp_path: Path) -> None:
-    # The same scripts at sizes a test can afford; each prints the numbers it exists for.
-    ran = readme.run_section(
-        "Benchmarks", {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}, REPO,
-        append={
-            "python benchmarks/cluster_bench.py": "--jobs 2",
-            "python benchmarks/trainer_bench.py": (
-                "--quick --sizes 32 --warm-epochs 1 --cold-epochs 1 "
-                f"--throughput-examples 16 --workdir {tmp_path / 'trainer'}"),
-            "python benchmarks/operator_bench.py": "--quick",
-            "python benchmarks/gpu_check.py": (
-                "--dry-run-on-cpu --tiny --train-examples 64 --check-examples 32"),
-            "python benchmarks/server_bench.py": f"--quick --workdir {tmp_path / 'server'}",
-        }, timeout=1200)
-    out = {r.command.split()[1]: r.stdout + r.stderr for r in ran}
-    assert re.search(r"\d", out["benchmarks/cluster_bench.py"])
-    assert "warm start" in out["benchmarks/trainer_bench.py"]
-    assert "cold start" in out["benchmarks/trainer_bench.py"]
-    operator = out["benchmarks/operator_bench.py"]
-    assert "WarmStartJobs: 4 suspended + 2 trained over 2 namespaces" in operator, operator
-    assert re.search(r"API writes per WarmStartJob \(whole life\) +\d", operator), operator
-    assert "[gpu-check]" in out["benchmarks/gpu_check.py"]
-    server = out["benchmarks/server_bench.py"]
-    assert re.search(r"\| 16 clients, 1 text/request \| [\d.]+ \|", server), server
-    assert "server RSS" in server, server
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("command", sorted(BENCHMARKS), ids=lambda c: c.split("/")[-1])
+def test_benchmark_command(command: str, tmp_path: Path) -> None:
+    # One test per script: a cluster-starting benchmark and a training one can run on
+    # different test workers at once. Each prints the numbers it exists for.
+    extra, expected = BENCHMARKS[command]
+    (ran,) = readme.run_section(
+        "Benchmarks", {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}, REPO, only=command,
+        append={command: extra.format(tmp=tmp_path)}, timeout=1200)
+    out = ran.stdout + ran.stderr
+    for pattern in expected:
+        assert re.search(pattern, out), out
 
 
 @pytest.mark.cluster
