@@ -7,6 +7,7 @@
 #   scripts/demo.sh            the full story (under 10 minutes on 2 CPU cores, caches warm)
 #   scripts/demo.sh --quick    tiny windows, fewer epochs (CI)
 #   scripts/demo.sh --down     stop the cluster at the end instead of leaving it up
+#   scripts/demo.sh --stop-after 2   only the story's steps 1-2 (set-up, lineage, week 1)
 #   scripts/demo.sh --node kubelet   on the opt-in real node (root; run
 #                              scripts/ensure-host-packages.sh and scripts/build-images first)
 #

@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="agent: pods as local processes (default); kubelet: a real node "
                         "(root; images from scripts/build-images), the prediction through the "
                         "serving Service's DNS name and logs through `kubectl logs`")
+    parser.add_argument("--stop-after", type=int, choices=range(1, 6), metavar="STEP",
+                        help="stop after story step STEP (1-5; default: the whole story), "
+                        "e.g. 2 to see one warm start without the rest")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="the local cluster's state (default: $WARMSTART_STATE or "
                         "~/.cache/warmstart/cluster)")
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     real_node = args.node == "kubelet"
     try:
-        run(plan, state_dir, console, node=args.node)
+        run(plan, state_dir, console, node=args.node, stop_after=args.stop_after)
     except (DemoError, CliError) as exc:
         console.raw(f"\ndemo failed: {exc}")
         console.raw(f"operator log: {install.log_hint(state_dir, real_node)}")
@@ -72,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent") -> None:
+def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent",
+        stop_after: int | None = None) -> None:
     started = time.monotonic()
     real_node = node == "kubelet"
     console.raw(f"warmstart demo ({plan.describe()})")
@@ -105,12 +109,10 @@ def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent") -> N
         watcher = JobWatcher(kube, logs, console)
         story = Story(kube, console, watcher, store, plan, s3_env,
                       output_dir=state_dir / "demo", real_node=real_node)
-        story.lineage_and_serving()
-        story.week1()
-        story.week2()
-        story.mislabelled()
-        story.rollback()
-        story.lineage_record(cli_command())
+        steps = (story.lineage_and_serving, story.week1, story.week2, story.mislabelled,
+                 story.rollback, lambda: story.lineage_record(cli_command()))
+        for step in steps[:stop_after]:
+            step()
 
         console.title(f"Done in {elapsed(time.monotonic() - started)}")
         for line in story.summary():
