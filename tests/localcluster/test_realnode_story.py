@@ -34,6 +34,7 @@ from tests.localcluster.realnode_rollback import roll_back_a_version_that_cannot
 from tests.operator.kit import Api, TinyLineage, jsonl, lineage_manifest, s3_secret, wsj_manifest
 from tests.trainer.support import LABELS, make_tiny_base, sentiment_rows
 from warmstart import record, signing
+from warmstart.demo import realnode as demo_realnode
 from warmstart.storage import S3Settings, Storage
 from warmstart_localcluster import cluster, paths, processes
 from warmstart_localcluster.realnode import containerd, images, network
@@ -41,7 +42,7 @@ from warmstart_localcluster.realnode import containerd, images, network
 pytestmark = REALNODE
 
 REPO = Path(__file__).resolve().parents[2]
-TRAINER_IMAGE = "localhost/warmstart/trainer:dev"
+TRAINER_IMAGE = demo_realnode.TRAINER_IMAGE
 # Never built: its registry would be this machine's own localhost, where none listens.
 MISSING_IMAGE = "localhost/warmstart/missing:dev"
 OPERATOR_IMAGE = "localhost/warmstart/operator:dev"
@@ -163,22 +164,7 @@ def serving_objects() -> list[dict[str, Any]]:
 
 def client_pod(name: str, script: str) -> dict[str, Any]:
     """A pod from the trainer image running `python -c script`, as restricted as any."""
-    return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": {"runAsNonRoot": True,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "main", "image": TRAINER_IMAGE, "imagePullPolicy": "Never",
-                "command": ["python", "-c", script],
-                "securityContext": {"readOnlyRootFilesystem": True,
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]}},
-            }],
-        },
-    }
+    return demo_realnode.script_pod(name, script, NS)
 
 
 PREDICT = f"""

@@ -104,16 +104,24 @@ def _client_pod(url: str, body: Mapping[str, Any]) -> dict[str, Any]:
         "        time.sleep(1)\n"
         "sys.exit(1)\n"
     )
+    return script_pod(PREDICT_POD, script)
+
+
+def script_pod(name: str, script: str, namespace: str | None = None) -> dict[str, Any]:
+    """A pod of the trainer image that runs ``python -c script`` once, as restricted as the
+    server (non-root, read-only root, no capabilities, no service-account token)."""
+    metadata: dict[str, Any] = {"name": name, "labels": {"app": name}}
+    if namespace:
+        metadata["namespace"] = namespace
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": PREDICT_POD, "labels": {"app": PREDICT_POD}},
+        "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
             "securityContext": {"runAsNonRoot": True,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
-                "name": "client", "image": TRAINER_IMAGE, "imagePullPolicy": "Never",
+                "name": "main", "image": TRAINER_IMAGE, "imagePullPolicy": "Never",
                 "command": ["python", "-c", script],
                 "securityContext": {"readOnlyRootFilesystem": True,
                                     "allowPrivilegeEscalation": False,
