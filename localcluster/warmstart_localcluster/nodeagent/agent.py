@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import importlib.util
 import logging
 import os
@@ -25,7 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from warmstart_localcluster.nodeagent import podspec
+from warmstart_localcluster import paths
+from warmstart_localcluster.nodeagent import podaddresses, podspec
 from warmstart_localcluster.nodeagent.containerrun import now_rfc3339
 from warmstart_localcluster.nodeagent.kube import MERGE_PATCH, ApiException, Kube
 from warmstart_localcluster.nodeagent.podworker import PodWorker
@@ -51,8 +51,8 @@ class Agent:
         self._ips: dict[str, str] = {}
         self._stop = threading.Event()
         self.code_paths = _code_paths()
-        digest = hashlib.sha256(str(state_dir.resolve()).encode()).digest()
-        self.ip_octet = 1 + digest[0] % 250
+        self.ip_octet, self._octet_claim = podaddresses.claim_octet(
+            state_dir, paths.cache_dir() / "pod-address-ranges")
         cpus = str(os.cpu_count() or 1)
         mem_kib = _memory_kib()
         self.allocatable: dict[str, str] = {
