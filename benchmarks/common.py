@@ -8,10 +8,13 @@ running)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,3 +60,14 @@ def operator_process(info: cluster.ClusterInfo,
         yield operator, port
     finally:
         processes.stop(operator)
+
+
+def work_dir(given: Path | None, prefix: str) -> Path:
+    """`--workdir` as given (kept for inspection), else a temporary one removed at exit:
+    a run writes published models (hundreds of MB) that nobody asked to keep."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        return given
+    made = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, made, True)
+    return made

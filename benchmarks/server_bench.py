@@ -43,7 +43,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -59,6 +58,7 @@ for extra in (_HERE.parent, _HERE.parent / "trainer-image"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from benchmarks.common import work_dir  # noqa: E402
 from warmstart_trainer.environment import prepare_process_environment  # noqa: E402
 
 LABELS = ("negative", "positive")
@@ -285,8 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="server-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = work_dir(args.workdir, "server-bench-")
     prepare_process_environment(workdir)
     import torch
 

@@ -37,7 +37,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ for extra in (_HERE.parent, _HERE.parent / "trainer-image"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from benchmarks.common import work_dir  # noqa: E402
 from warmstart_trainer.environment import prepare_process_environment  # noqa: E402
 
 LABELS = ("rotten", "fresh")
@@ -250,8 +250,7 @@ def main() -> int:
         throughput_examples=args.throughput_examples or plan.throughput_examples,
     )
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="warmstart-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = work_dir(args.workdir, "warmstart-bench-")
     prepare_process_environment(workdir)
     logging.basicConfig(
         level=logging.INFO,

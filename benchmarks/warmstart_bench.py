@@ -33,7 +33,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -44,7 +43,7 @@ from kubernetes import client, config
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import operator_process, own_cluster  # noqa: E402
+from benchmarks.common import operator_process, own_cluster, work_dir  # noqa: E402
 from warmstart import record  # noqa: E402
 from warmstart.cli.curves import Series, render_curves_svg, series_of, write_chart  # noqa: E402
 from warmstart.demo import data  # noqa: E402
@@ -292,8 +291,7 @@ def main() -> int:
                    test=args.test or plan.test, validation=args.validation or plan.validation,
                    eval=args.eval or plan.eval, week1_train=args.week1_train or plan.week1_train,
                    max_seq_length=args.max_seq_length or plan.max_seq_length)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="warmstart-wsbench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = work_dir(args.workdir, "warmstart-wsbench-")
     parts = split(plan)
     log(f"plan {plan}; workdir {workdir}")
     results: list[Result] = []
