@@ -11,6 +11,7 @@ from pathlib import Path
 
 from warmstart_localcluster import binaries, cluster, paths
 from warmstart_localcluster.errors import ClusterError
+from warmstart_localcluster.realnode import images, registry
 
 
 def _pod_log(state_dir: Path, namespace: str, pod: str, container: str | None) -> Path:
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="build (or find) every binary and print their paths")
     build.add_argument("--node", choices=["agent", "kubelet"], default="agent",
                        help="kubelet: also the real node's binaries")
+    push = sub.add_parser("push-images", help="push images from buildah's store to the local "
+                          "registry the real node pulls from (scripts/build-images runs it)")
+    push.add_argument("refs", nargs="+", metavar="REF", help="e.g. localhost/warmstart/trainer:dev")
     logs = sub.add_parser("logs", help="print a pod's container log (no kubelet API here)")
     logs.add_argument("namespace")
     logs.add_argument("pod")
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                 names += list(binaries.NODE_COMPONENTS)
             for name, path in binaries.ensure_all(names).items():
                 print(f"{name}: {path}")
+        elif args.command == "push-images":
+            registry.push(args.refs, images.buildah())
         elif args.command == "logs":
             sys.stdout.write(_pod_log(state_dir, args.namespace, args.pod, args.container)
                              .read_text(errors="replace"))

@@ -27,7 +27,7 @@ from tests import readme
 from tests.localcluster.realnode_gate import REALNODE
 from warmstart_localcluster import cluster, paths, processes
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.realnode import containerd, images, kubelet, network
+from warmstart_localcluster.realnode import containerd, kubelet, network, registry
 
 pytestmark = REALNODE
 
@@ -45,8 +45,8 @@ def host_before() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def node(host_before: dict[str, list[str]]) -> Iterator[cluster.ClusterInfo]:
-    if not any(p.name.startswith("trainer-") for p in images.project_archives()):
-        pytest.fail("no trainer image archive: run scripts/build-images first")
+    if not registry.has(TRAINER_IMAGE):
+        pytest.fail("no trainer image in the local registry: run scripts/build-images first")
     state = paths.cache_dir() / "realnode-test"
     info = cluster.up(state, fresh=True, node="kubelet")
     kubectl(info, "create", "namespace", NS)
@@ -100,7 +100,7 @@ def secure_pod(name: str, script: str, labels: dict[str, str] | None = None,
             "containers": [{
                 "name": "main",
                 "image": TRAINER_IMAGE,
-                "imagePullPolicy": "Never",
+                "imagePullPolicy": "IfNotPresent",
                 "command": ["/bin/sh", "-c", script],
                 # Python needs a writable temp dir; the root filesystem is read-only.
                 "env": [{"name": "TMPDIR", "value": "/work"}],

@@ -15,7 +15,7 @@ def test_the_serving_deployment_gets_the_image_built_here_and_nothing_else() -> 
     assert example == m.load(m.DEPLOYMENT_EXAMPLE)  # a copy: the example is untouched
     server = changed["spec"]["template"]["spec"]["containers"][0]
     assert server["image"] == realnode.TRAINER_IMAGE
-    assert server["imagePullPolicy"] == "Never"
+    assert server["imagePullPolicy"] == "IfNotPresent"
     assert server["resources"]["requests"]["cpu"] == realnode.SERVER_CPU_REQUEST
     # Everything else (security context, probes, memory, env) is the example's.
     undone = copy.deepcopy(changed)
@@ -41,7 +41,7 @@ def test_the_service_selects_the_deployments_pods_on_its_http_port() -> None:
 def test_the_chart_values_name_the_images_built_here() -> None:
     values = dict(v.split("=", 1) for v in realnode.helm_values())
     assert f"{values['image.repository']}:{values['image.tag']}" == realnode.OPERATOR_IMAGE
-    assert values["image.pullPolicy"] == "Never"
+    assert values["image.pullPolicy"] == "IfNotPresent"
     assert values["operator.trainer.image"] == realnode.TRAINER_IMAGE
 
 

@@ -37,7 +37,7 @@ from warmstart import record, signing
 from warmstart.demo import realnode as demo_realnode
 from warmstart.storage import S3Settings, Storage
 from warmstart_localcluster import cluster, paths, processes
-from warmstart_localcluster.realnode import containerd, images, network
+from warmstart_localcluster.realnode import containerd, network, registry
 
 pytestmark = REALNODE
 
@@ -59,9 +59,9 @@ def host_before() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def node(host_before: dict[str, list[str]]) -> Iterator[LocalCluster]:
-    built = {p.name.rsplit("-", 1)[0] for p in images.project_archives()}
-    if not {"trainer", "operator"} <= built:
-        pytest.fail(f"image archives missing (have {sorted(built)}): run scripts/build-images")
+    if set(registry.pushed()) != set(registry.PROJECT_IMAGES):
+        pytest.fail(f"images missing from the local registry (have {registry.pushed()}): "
+                    "run scripts/build-images")
     state = paths.cache_dir() / "realnode-story"
     info = cluster.up(state, fresh=True, node="kubelet")
     try:
@@ -87,8 +87,8 @@ def install_chart(node: LocalCluster) -> None:
                                   check=False).returncode == 0, timeout=60)
     values = {
         "image.repository": OPERATOR_IMAGE.rsplit(":", 1)[0], "image.tag": "dev",
-        # Imported into the node's containerd: there is no registry to pull from.
-        "image.pullPolicy": "Never",
+        # Pulled into the node at `up` from the local registry, as the kubelet would.
+        "image.pullPolicy": "IfNotPresent",
         "operator.trainer.image": TRAINER_IMAGE,
         "operator.pollSeconds": "1",
         "operator.imagePullGraceSeconds": "15",
@@ -151,7 +151,7 @@ def serving_objects() -> list[dict[str, Any]]:
         "app": SERVER}
     server = template["spec"]["containers"][0]
     server["image"] = TRAINER_IMAGE
-    server["imagePullPolicy"] = "Never"
+    server["imagePullPolicy"] = "IfNotPresent"
     server["command"][server["command"].index("--model-name") + 1] = "reviews"
     # Two cores shared with other work: the example's generous request would not fit.
     server["resources"]["requests"] = {"cpu": "100m", "memory": "512Mi"}

@@ -1,8 +1,8 @@
 """The demo on the opt-in real node (`scripts/demo.sh --node kubelet`): what differs from
 the node agent's run, and only that.
 
-The kubelet runs the images scripts/build-images made (imported into the node's
-containerd at `warmstart-cluster up`, hence pullPolicy Never: there is no registry), so
+The kubelet runs the images scripts/build-images made and pushed to the local registry
+(pulled into the node's containerd at `warmstart-cluster up`, pullPolicy IfNotPresent), so
 the chart gets the operator's image and the trainer's, and the example serving Deployment
 gets the trainer image. Pods have their own network: the demo's prediction goes through
 the serving Deployment's ClusterIP Service by its DNS name, from a short-lived pod of the
@@ -23,7 +23,7 @@ from warmstart.demo import manifests as m
 from warmstart.demo import predict as p
 from warmstart.demo.errors import DemoError
 from warmstart_localcluster import realnode
-from warmstart_localcluster.realnode import images
+from warmstart_localcluster.realnode import registry
 
 NODE_CHOICES = ("agent", "kubelet")
 REPOSITORY = "localhost/warmstart"
@@ -45,11 +45,11 @@ def is_real_node(state_dir: Path) -> bool:
 
 
 def check_images() -> None:
-    """The images the kubelet runs must have been built: there is nothing to pull them from."""
-    built = {a.name.rsplit("-", 1)[0] for a in images.project_archives()}
-    missing = sorted({"trainer", "operator"} - built)
+    """The images the kubelet runs must have been built and pushed to the local registry."""
+    missing = sorted(set(registry.PROJECT_IMAGES) - set(registry.pushed()))
     if missing:
-        raise DemoError(f"no {' or '.join(missing)} image in {images.images_dir()}/project: "
+        raise DemoError(f"{' and '.join(missing)} not in the local registry "
+                        f"({registry.storage_dir()}): "
                         "run scripts/build-images first (about 20 minutes the first time; "
                         "a no-op once built)")
 
@@ -57,7 +57,7 @@ def check_images() -> None:
 def helm_values() -> list[str]:
     """The chart's values for the images built here."""
     repository, tag = OPERATOR_IMAGE.rsplit(":", 1)
-    return [f"image.repository={repository}", f"image.tag={tag}", "image.pullPolicy=Never",
+    return [f"image.repository={repository}", f"image.tag={tag}", "image.pullPolicy=IfNotPresent",
             f"operator.trainer.image={TRAINER_IMAGE}"]
 
 
@@ -66,7 +66,7 @@ def serving_deployment(doc: Mapping[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(dict(doc))
     for container in result["spec"]["template"]["spec"]["containers"]:
         container["image"] = TRAINER_IMAGE
-        container["imagePullPolicy"] = "Never"
+        container["imagePullPolicy"] = "IfNotPresent"
         container.setdefault("resources", {}).setdefault("requests", {})["cpu"] = (
             SERVER_CPU_REQUEST)
     return result
@@ -121,7 +121,7 @@ def script_pod(name: str, script: str, namespace: str | None = None) -> dict[str
             "securityContext": {"runAsNonRoot": True,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
-                "name": "main", "image": TRAINER_IMAGE, "imagePullPolicy": "Never",
+                "name": "main", "image": TRAINER_IMAGE, "imagePullPolicy": "IfNotPresent",
                 "command": ["python", "-c", script],
                 "securityContext": {"readOnlyRootFilesystem": True,
                                     "allowPrivilegeEscalation": False,

@@ -14,13 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
 from warmstart_localcluster import kubeconfig, processes
 from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.pki import Pki
-from warmstart_localcluster.realnode import containerd, coredns, images, kubelet, network
+from warmstart_localcluster.realnode import (
+    containerd,
+    coredns,
+    images,
+    kubelet,
+    network,
+    registry,
+)
 
 MARKER = "realnode"
 NODE_IP = network.NODE_IP
@@ -56,8 +64,15 @@ def start(state_dir: Path, pki: Pki, apiserver: str, kubectl: Path, node_name: s
     containerd.start(state_dir, timeout)
     containerd.remove_containers(state_dir)
     images.load_system_images(state_dir)
-    for archive in images.project_archives():
-        images.load(state_dir, archive)
+    registry.write_hosts(containerd.hosts_dir(state_dir), registry.start(state_dir))
+    # The project's images are pulled now, so the first pod does not wait for 6 GB and a
+    # changed `dev` tag is current on the node; unchanged layers are not fetched again.
+    for ref in registry.pushed():
+        started = time.monotonic()
+        print(f"==> pulling {ref} (the layers the node lacks)", file=sys.stderr, flush=True)
+        containerd.pull(state_dir, ref)
+        print(f"==> {ref} on the node after {time.monotonic() - started:.1f}s", file=sys.stderr,
+              flush=True)
     configs = {}
     for client in ("kubelet", "kube-proxy", "kube-scheduler"):
         configs[client] = state_dir / f"{client}.kubeconfig"

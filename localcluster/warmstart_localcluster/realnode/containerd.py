@@ -41,6 +41,11 @@ def cni_conf_dir(state_dir: Path) -> Path:
     return root(state_dir) / "cni" / "net.d"
 
 
+def hosts_dir(state_dir: Path) -> Path:
+    """Registry hosts (hosts.toml per registry name), for the kubelet's pulls and ours."""
+    return root(state_dir) / "certs.d"
+
+
 def write_config(state_dir: Path) -> Path:
     base = root(state_dir)
     config = base / "config.toml"
@@ -56,7 +61,7 @@ oom_score = 0
   address = "{socket(state_dir)}"
 
 [plugins."io.containerd.grpc.v1.cri"]
-  # No registry is reachable from here: the sandbox image is built and imported locally.
+  # The sandbox image is built and imported locally (it is needed before any pull).
   sandbox_image = "{PAUSE_IMAGE}"
   # A negative oom_score_adj needs CAP_SYS_RESOURCE, which this machine's bounding set
   # lacks; without this every pod sandbox fails with "can't get final child's PID".
@@ -66,6 +71,9 @@ oom_score = 0
   disable_apparmor = true
   enable_unprivileged_ports = false
   stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    # `localhost/...` images come from the cluster's registry on 127.0.0.1 (registry.py).
+    config_path = "{hosts_dir(state_dir)}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{cni_conf_dir(state_dir)}"
@@ -109,6 +117,14 @@ def import_image(state_dir: Path, archive: Path) -> None:
     result = ctr(state_dir, "images", "import", str(archive), check=False)
     if result.returncode != 0:
         raise ClusterError(f"importing {archive} into containerd failed: {result.stderr}")
+
+
+def pull(state_dir: Path, ref: str) -> None:
+    """Pulls through the hosts directory; only the blobs the store lacks are fetched."""
+    result = ctr(state_dir, "images", "pull", "--hosts-dir", str(hosts_dir(state_dir)), ref,
+                 check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"pulling {ref} into containerd failed: {result.stderr[-2000:]}")
 
 
 def remove_containers(state_dir: Path) -> None:

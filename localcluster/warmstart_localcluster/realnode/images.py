@@ -1,11 +1,11 @@
 """Images for the real node, built here: no registry is reachable to pull any from.
 
 System images (the pod sandbox's pause, CoreDNS) are one static Go binary in an empty
-root filesystem, built with buildah `from scratch`. The project's own images are built by
-scripts/build-images from the Dockerfiles. All are saved as docker-archive tarballs in the
-cache, keyed by a digest of their inputs, and imported into the node's containerd once per
+root filesystem, built with buildah `from scratch`, saved as docker-archive tarballs in the
+cache keyed by the binary's digest, and imported into the node's containerd once per
 archive (the containerd content store lives in the cache too, so a warm `up` imports
-nothing).
+nothing). The project's own images are built by scripts/build-images from the Dockerfiles
+and reach the node through the local registry (registry.py).
 """
 
 from __future__ import annotations
@@ -92,14 +92,6 @@ def load(state_dir: Path, archive: Path) -> bool:
 def load_system_images(state_dir: Path) -> None:
     for image in SYSTEM_IMAGES:
         load(state_dir, system_archive(image))
-
-
-def project_archives() -> list[Path]:
-    """The trainer/operator archives scripts/build-images made (newest of each name)."""
-    found: dict[str, Path] = {}
-    for path in sorted(images_dir().glob("project/*.tar"), key=lambda p: p.stat().st_mtime):
-        found[path.name.rsplit("-", 1)[0]] = path
-    return list(found.values())
 
 
 def _run(argv: list[str]) -> str:
