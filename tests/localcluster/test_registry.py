@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from warmstart_localcluster.realnode import registry
+from warmstart_localcluster.realnode import containerd, registry
 
 
 @pytest.fixture
@@ -57,3 +57,19 @@ def test_containerd_resolves_localhost_names_to_the_registry_over_plain_http(
     parsed = tomllib.loads((hosts / "localhost" / "hosts.toml").read_text())
     assert parsed["server"] == "http://127.0.0.1:5123"
     assert parsed["host"]["http://127.0.0.1:5123"]["capabilities"] == ["pull", "resolve"]
+
+
+def test_the_node_drops_id_records_of_images_no_tag_points_at_any_more() -> None:
+    listing = (
+        "REF TYPE DIGEST SIZE PLATFORMS LABELS\n"
+        "localhost/warmstart/trainer:dev application/vnd.oci.image.manifest.v1+json "
+        "sha256:new 6.0 GiB linux/amd64 -\n"
+        "sha256:cfg-new application/vnd.oci.image.manifest.v1+json sha256:new 6.0 GiB "
+        "linux/amd64 io.cri-containerd.image=managed\n"
+        "sha256:cfg-old application/vnd.oci.image.manifest.v1+json sha256:old 6.0 GiB "
+        "linux/amd64 io.cri-containerd.image=managed\n"
+        "localhost/warmstart/pause:v1 application/vnd.docker.distribution.manifest.v2+json "
+        "sha256:pause 700 KiB linux/amd64 -\n"
+    )
+    assert containerd.untagged_images(listing) == ["sha256:cfg-old"]
+    assert containerd.untagged_images(listing.splitlines()[0]) == []

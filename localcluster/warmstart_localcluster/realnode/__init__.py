@@ -73,6 +73,10 @@ def start(state_dir: Path, pki: Pki, apiserver: str, kubectl: Path, node_name: s
         containerd.pull(state_dir, ref)
         print(f"==> {ref} on the node after {time.monotonic() - started:.1f}s", file=sys.stderr,
               flush=True)
+    dropped = containerd.prune_images(state_dir)
+    if dropped:
+        print(f"==> dropped {len(dropped)} replaced image(s) from the node", file=sys.stderr,
+              flush=True)
     configs = {}
     for client in ("kubelet", "kube-proxy", "kube-scheduler"):
         configs[client] = state_dir / f"{client}.kubeconfig"

@@ -127,6 +127,26 @@ def pull(state_dir: Path, ref: str) -> None:
         raise ClusterError(f"pulling {ref} into containerd failed: {result.stderr[-2000:]}")
 
 
+def untagged_images(listing: str) -> list[str]:
+    """From `ctr images ls` output: the records whose manifest no named image shares."""
+    rows = [line.split()[:3] for line in listing.splitlines()[1:] if line.split()]
+    tagged = {digest for name, _, digest in rows if not name.startswith("sha256:")}
+    return [name for name, _, digest in rows if digest not in tagged]
+
+
+def prune_images(state_dir: Path) -> list[str]:
+    """Drops image records no tag points at; returns what it dropped.
+
+    The CRI plugin names every image it sees by its id as well (`sha256:<config>`), so an
+    image whose tag moved on after a rebuild stays referenced, with its GBs of content and
+    snapshots, until its id record goes. Called at `up`, before any container runs.
+    """
+    stale = untagged_images(ctr(state_dir, "images", "ls").stdout)
+    if stale:
+        ctr(state_dir, "images", "rm", "--sync", *stale)
+    return stale
+
+
 def remove_containers(state_dir: Path) -> None:
     """Drops container records an earlier node left in the persistent metadata."""
     for line in ctr(state_dir, "tasks", "ls", check=False).stdout.splitlines()[1:]:
