@@ -60,6 +60,12 @@ def check_images() -> None:
         pytest.fail(f"{ENV}=kubelet: {exc}", pytrace=False)
 
 
+def agent_only(why: str) -> pytest.MarkDecorator:
+    """Skips, in the real-node run, a test that starts node-agent clusters of its own (or
+    none) and so checks nothing a real node changes; `why` says what it needs instead."""
+    return pytest.mark.skipif(requested() == "kubelet", reason=f"{ENV}=kubelet: {why}")
+
+
 @dataclass(frozen=True)
 class NodeProfile:
     """What differs between the node agent and a real node, in one place."""
