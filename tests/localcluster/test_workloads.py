@@ -153,7 +153,9 @@ def test_missing_secret_keeps_pod_waiting_with_reason(
     def waiting_reason() -> str | None:
         pods = job_pods(core, namespace, "nosecret")
         statuses = pods[0].status.container_statuses if pods else None
-        if not statuses or not statuses[0].state.waiting:
+        # A kubelet says ContainerCreating while it makes the pod's sandbox: not the answer.
+        if not statuses or not statuses[0].state.waiting or (
+                statuses[0].state.waiting.reason == "ContainerCreating"):
             return None
         return f"{statuses[0].state.waiting.reason}: {statuses[0].state.waiting.message}"
 
