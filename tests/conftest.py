@@ -129,9 +129,10 @@ class LocalCluster:
         return self.profile.pod_log(kubectl, self.state_dir, namespace, pod)
 
 
-# The shared session cluster's state dir names the test run that started it: a worker of
+# Beside the shared session cluster's state dir: the test run that started it. A worker of
 # the same run attaches, anything else (a killed earlier run's cluster) is started afresh.
-RUN_MARKER = "test-run"
+# Written before `up`, so that a cluster that failed half-way up is stopped at the end too.
+RUN_MARKER_SUFFIX = ".test-run"
 # Without pytest-xdist this process is the whole run.
 _THIS_RUN = uuid.uuid4().hex
 
@@ -146,6 +147,10 @@ def _run_id(config: pytest.Config) -> str:
     return str(workerinput["testrunuid"]) if workerinput else _THIS_RUN
 
 
+def _run_marker(state: Path) -> Path:
+    return state.with_name(state.name + RUN_MARKER_SUFFIX)
+
+
 def _shared_cluster(state: Path, node: str, run: str) -> localcluster.ClusterInfo:
     """The run's one session cluster: the first worker that needs it starts it (under a
     file lock, so the others wait and attach); pytest_sessionfinish stops it."""
@@ -154,14 +159,13 @@ def _shared_cluster(state: Path, node: str, run: str) -> localcluster.ClusterInf
     state.parent.mkdir(parents=True, exist_ok=True)
     with state.with_name(f"{state.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = state / RUN_MARKER
+        marker = _run_marker(state)
         info = localcluster.status(state)
         if info is not None and marker.is_file() and marker.read_text() == run:
             return info
-        # `fresh` also stops whatever a killed earlier run left behind in this state dir.
-        info = localcluster.up(state, fresh=True, node=node)
         marker.write_text(run)
-        return info
+        # `fresh` also stops whatever a killed earlier run left behind in this state dir.
+        return localcluster.up(state, fresh=True, node=node)
 
 
 @pytest.fixture(scope="session")
@@ -203,9 +207,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not shares_one_cluster(requested()):
         return
     state = _test_state()
-    if (state / RUN_MARKER).is_file():
+    if _run_marker(state).is_file():
         localcluster.down(state)
-        (state / RUN_MARKER).unlink()
+        _run_marker(state).unlink()
 
 
 def _dns_name(request: pytest.FixtureRequest, limit: int) -> str:
