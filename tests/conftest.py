@@ -4,11 +4,14 @@ SeaweedFS S3) per pytest run, a fresh namespace and bucket per test.
 Tests that request `cluster` (directly or through `namespace`, `s3_bucket`, ...) are marked
 `cluster`, so `pytest -m "not cluster"` runs the unit tests without starting anything.
 Set WARMSTART_TEST_STATE to reuse a cluster you started yourself (`warmstart-cluster up`);
-it is then left running.
+it is then left running. WARMSTART_TEST_NODE=kubelet runs the pods on a real node instead
+of the node agent (tests/nodeprofile.py).
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
 import re
 import shutil
@@ -25,6 +28,7 @@ import boto3
 import pytest
 from kubernetes import client, config
 
+from tests.nodeprofile import NodeProfile, check_images, requested, shares_one_cluster
 from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import paths
 
@@ -115,23 +119,75 @@ class LocalCluster:
             region_name=self.info.s3_region,
         )
 
+    @functools.cached_property
+    def profile(self) -> NodeProfile:
+        """The node agent or a real node: what that changes for a test."""
+        return NodeProfile.of(self.state_dir)
+
     def pod_log(self, namespace: str, pod: str) -> str:
-        found = sorted((self.state_dir / "pods").glob(f"{namespace}_{pod}_*/logs/*.log"))
-        return "\n".join(p.read_text(errors="replace") for p in found)
+        kubectl = [self.info.kubectl, f"--kubeconfig={self.info.kubeconfig}"]
+        return self.profile.pod_log(kubectl, self.state_dir, namespace, pod)
+
+
+# Beside the shared session cluster's state dir: the test run that started it. A worker of
+# the same run attaches, anything else (a killed earlier run's cluster) is started afresh.
+# Written before `up`, so that a cluster that failed half-way up is stopped at the end too.
+RUN_MARKER_SUFFIX = ".test-run"
+# Without pytest-xdist this process is the whole run.
+_THIS_RUN = uuid.uuid4().hex
+
+
+def _test_state() -> Path:
+    # WARMSTART_TEST_CLUSTER gives a second checkout's test run its own cluster.
+    return Path(os.environ.get("WARMSTART_TEST_CLUSTER", paths.cache_dir() / "test-cluster"))
+
+
+def _run_id(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["testrunuid"]) if workerinput else _THIS_RUN
+
+
+def _run_marker(state: Path) -> Path:
+    return state.with_name(state.name + RUN_MARKER_SUFFIX)
+
+
+def _shared_cluster(state: Path, node: str, run: str) -> localcluster.ClusterInfo:
+    """The run's one session cluster: the first worker that needs it starts it (under a
+    file lock, so the others wait and attach); pytest_sessionfinish stops it."""
+    if node == "kubelet":
+        check_images()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with state.with_name(f"{state.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = _run_marker(state)
+        info = localcluster.status(state)
+        if info is not None and marker.is_file() and marker.read_text() == run:
+            return info
+        marker.write_text(run)
+        # `fresh` also stops whatever a killed earlier run left behind in this state dir.
+        return localcluster.up(state, fresh=True, node=node)
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[LocalCluster]:
+def cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
+    node = requested()
     reuse = os.environ.get("WARMSTART_TEST_STATE")
     if reuse:
         info = localcluster.status(Path(reuse))
         if info is None:
             pytest.fail(f"WARMSTART_TEST_STATE={reuse} names no running cluster")
-        yield LocalCluster(info)
+        attached = LocalCluster(info)
+        if attached.profile.kind != node:
+            pytest.fail(f"WARMSTART_TEST_STATE={reuse} runs a {attached.profile.kind} node; "
+                        f"WARMSTART_TEST_NODE asks for {node}")
+        yield attached
         return
-    # WARMSTART_TEST_CLUSTER gives a second checkout's test run its own cluster, and each
-    # pytest-xdist worker gets its own (clusters never share ports or pod addresses).
-    state = Path(os.environ.get("WARMSTART_TEST_CLUSTER", paths.cache_dir() / "test-cluster"))
+    state = _test_state()
+    if shares_one_cluster(node):
+        yield LocalCluster(_shared_cluster(state, node, _run_id(pytestconfig)))
+        return
+    # Each pytest-xdist worker gets a cluster of its own on the node agent (clusters never
+    # share ports or pod addresses).
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         state = state.with_name(f"{state.name}-{worker}")
@@ -141,6 +197,19 @@ def cluster() -> Iterator[LocalCluster]:
         yield LocalCluster(info)
     finally:
         localcluster.down(state)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stops the shared session cluster once, in the process that ran the whole session
+    (the xdist controller, after every worker is done; or the only process)."""
+    if hasattr(session.config, "workerinput") or os.environ.get("WARMSTART_TEST_STATE"):
+        return
+    if not shares_one_cluster(requested()):
+        return
+    state = _test_state()
+    if _run_marker(state).is_file():
+        localcluster.down(state)
+        _run_marker(state).unlink()
 
 
 def _dns_name(request: pytest.FixtureRequest, limit: int) -> str:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests import readme
+from tests.nodeprofile import agent_only
 from warmstart_localcluster import binaries
 from warmstart_localcluster import cluster as localcluster
 
@@ -144,9 +145,16 @@ def test_every_benchmark_command_has_a_test() -> None:
     assert set(readme.section("Benchmarks")) == set(BENCHMARKS)
 
 
+# The benchmarks start node-agent clusters of their own (or none): the same in both profiles.
+BENCHMARKS_ON_THE_AGENT = agent_only(
+    "the README's benchmark commands start node-agent clusters of their own (or none), "
+    "whatever WARMSTART_TEST_NODE says: the default profile runs them")
+
+
 @pytest.mark.cluster
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
+@BENCHMARKS_ON_THE_AGENT
 @pytest.mark.parametrize("command", sorted(BENCHMARKS), ids=lambda c: c.split("/")[-1])
 def test_benchmark_command(command: str, tmp_path: Path) -> None:
     # One test per script: a cluster-starting benchmark and a training one can run on
@@ -163,6 +171,7 @@ def test_benchmark_command(command: str, tmp_path: Path) -> None:
 @pytest.mark.cluster
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
+@BENCHMARKS_ON_THE_AGENT
 def test_warm_vs_cold_command(tmp_path: Path) -> None:
     # The experiment through WarmStartJobs on a cluster of its own, at a size a test can
     # afford; the plot goes to tmp_path, not over the README's.

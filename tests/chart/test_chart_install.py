@@ -92,7 +92,7 @@ class Release:
 @pytest.fixture
 def release(cluster: LocalCluster, helm: Helm, crds: None,
             namespace: str) -> Iterator[Release]:
-    if Path(cluster.state_dir).resolve().is_relative_to("/tmp"):
+    if not cluster.profile.real and Path(cluster.state_dir).resolve().is_relative_to("/tmp"):
         pytest.skip("the node agent cannot run a pod with a /tmp volume when the cluster's "
                     "state dir is under /tmp (mounting /tmp hides the pod's other volumes)")
     # Pod IPs are loopback addresses; free ports keep a second local cluster on this host
@@ -106,6 +106,8 @@ def release(cluster: LocalCluster, helm: Helm, crds: None,
         "--set", "crds.enabled=false",
         "--set", f"metrics.port={metrics_port}", "--set", f"livenessProbe.port={health_port}",
         "--set", "operator.pollSeconds=1",
+        # On a real node: the operator and trainer images built here.
+        *cluster.profile.chart_values(),
         "--wait", "--timeout", "120s")
     try:
         wait_for("the chart's operator to start",

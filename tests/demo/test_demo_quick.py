@@ -16,12 +16,19 @@ from typing import Any
 import pytest
 
 from tests import readme
+from tests.nodeprofile import agent_only
 from warmstart.demo import manifests as m
 from warmstart.demo.cli import NAMESPACE
 from warmstart_localcluster import cluster as localcluster
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(3600)]
+pytestmark = [
+    pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(3600),
+    agent_only("the quick demo starts a cluster of its own, and a second real node cannot "
+               "run beside the session's (one per machine): the demo on a real node is "
+               "tests/localcluster/test_realnode_demo.py (WARMSTART_REALNODE=1, alone); "
+               "this node-agent demo runs in the default profile"),
+]
 
 
 @pytest.fixture

@@ -1,17 +1,27 @@
-"""The local control plane drives real Jobs, Deployments and RBAC through the node agent."""
+"""The local control plane drives real Jobs, Deployments and RBAC through its node (the node
+agent, or a real node with WARMSTART_TEST_NODE=kubelet: tests/nodeprofile.py)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from tests.conftest import LocalCluster, wait_for
+from tests.nodeprofile import NodeProfile
 
 
-def job(name: str, script: str, **pod_extra: Any) -> dict[str, Any]:
+@pytest.fixture
+def node(cluster: LocalCluster) -> NodeProfile:
+    return cluster.profile
+
+
+def job(name: str, script: str, image: str, **pod_extra: Any) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -23,7 +33,7 @@ def job(name: str, script: str, **pod_extra: Any) -> dict[str, Any]:
                     "restartPolicy": "Never",
                     "containers": [{
                         "name": "main",
-                        "image": "python:3.11-slim",
+                        "image": image,
                         "command": ["python", "-c", script],
                     }],
                     **pod_extra,
@@ -46,13 +56,13 @@ def job_pods(core: client.CoreV1Api, ns: str, name: str) -> list[client.V1Pod]:
 
 
 def test_job_succeeds_and_termination_message_is_readable(
-    kube: client.ApiClient, namespace: str
+    kube: client.ApiClient, namespace: str, node: NodeProfile
 ) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
     script = (
         "import json; open('/dev/termination-log','w').write(json.dumps({'answer': 42}))"
     )
-    batch.create_namespaced_job(namespace, job("hello", script))
+    batch.create_namespaced_job(namespace, job("hello", script, node.image("python:3.11-slim")))
     assert wait_for("job to finish", lambda: job_condition(batch, namespace, "hello")) == (
         "Complete"
     )
@@ -64,9 +74,11 @@ def test_job_succeeds_and_termination_message_is_readable(
     assert pod.status.phase == "Succeeded"
 
 
-def test_failing_pod_fails_its_job_with_exit_code(kube: client.ApiClient, namespace: str) -> None:
+def test_failing_pod_fails_its_job_with_exit_code(kube: client.ApiClient, namespace: str,
+                                                  node: NodeProfile) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
-    batch.create_namespaced_job(namespace, job("boom", "import sys; sys.exit(3)"))
+    batch.create_namespaced_job(namespace, job("boom", "import sys; sys.exit(3)",
+                                               node.image("python:3.11-slim")))
     assert wait_for("job to fail", lambda: job_condition(batch, namespace, "boom")) == "Failed"
     (pod,) = job_pods(core, namespace, "boom")
     terminated = pod.status.container_statuses[0].state.terminated
@@ -76,7 +88,7 @@ def test_failing_pod_fails_its_job_with_exit_code(kube: client.ApiClient, namesp
 
 
 def test_env_from_secret_and_configmap_volume_and_readonly_root(
-    kube: client.ApiClient, namespace: str
+    kube: client.ApiClient, namespace: str, node: NodeProfile
 ) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
     core.create_namespaced_secret(namespace, {"metadata": {"name": "creds"},
@@ -98,7 +110,7 @@ out = {'token': os.environ['TOKEN'], 'epochs': spec['epochs'], 'root': root,
 open('/dev/termination-log', 'w').write(json.dumps(out))
 """
     manifest = job(
-        "envs", script,
+        "envs", script, node.image("python:3.11-slim"),
         volumes=[{"name": "cfg", "configMap": {"name": "cfg"}},
                  {"name": "scratch", "emptyDir": {}}],
     )
@@ -125,14 +137,15 @@ open('/dev/termination-log', 'w').write(json.dumps(out))
     assert result["scratch"] == "ok"
     assert result["pod"] == pod.metadata.name
     assert result["ip"] == pod.status.pod_ip
-    assert result["ip"].startswith("127.") and result["ip"] != "127.0.0.1"
+    assert ipaddress.ip_address(result["ip"]) in node.pod_network, result["ip"]
+    assert result["ip"] != node.host_ip
 
 
 def test_missing_secret_keeps_pod_waiting_with_reason(
-    kube: client.ApiClient, namespace: str
+    kube: client.ApiClient, namespace: str, node: NodeProfile
 ) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
-    manifest = job("nosecret", "print('never')")
+    manifest = job("nosecret", "print('never')", node.image("python:3.11-slim"))
     manifest["spec"]["template"]["spec"]["containers"][0]["env"] = [
         {"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
     batch.create_namespaced_job(namespace, manifest)
@@ -140,7 +153,9 @@ def test_missing_secret_keeps_pod_waiting_with_reason(
     def waiting_reason() -> str | None:
         pods = job_pods(core, namespace, "nosecret")
         statuses = pods[0].status.container_statuses if pods else None
-        if not statuses or not statuses[0].state.waiting:
+        # A kubelet says ContainerCreating while it makes the pod's sandbox: not the answer.
+        if not statuses or not statuses[0].state.waiting or (
+                statuses[0].state.waiting.reason == "ContainerCreating"):
             return None
         return f"{statuses[0].state.waiting.reason}: {statuses[0].state.waiting.message}"
 
@@ -149,7 +164,8 @@ def test_missing_secret_keeps_pod_waiting_with_reason(
     assert "absent" in reason
 
 
-def deployment(name: str, script: str, progress_deadline: int = 600) -> dict[str, Any]:
+def deployment(name: str, script: str, image: str,
+               progress_deadline: int = 600) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -162,7 +178,7 @@ def deployment(name: str, script: str, progress_deadline: int = 600) -> dict[str
                 "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{
                     "name": "web",
-                    "image": "local",
+                    "image": image,
                     "command": ["python", "-c", script],
                     "env": [{"name": "POD_IP",
                              "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
@@ -194,10 +210,11 @@ def deployment_condition(apps: client.AppsV1Api, ns: str, name: str, kind: str) 
 
 
 def test_deployment_with_readiness_probe_becomes_available(
-    kube: client.ApiClient, namespace: str
+    kube: client.ApiClient, namespace: str, node: NodeProfile
 ) -> None:
     apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
-    apps.create_namespaced_deployment(namespace, deployment("web", SERVER.format(ready="True")))
+    apps.create_namespaced_deployment(namespace, deployment("web", SERVER.format(ready="True"),
+                                                           node.image()))
 
     def available() -> bool:
         cond = deployment_condition(apps, namespace, "web", "Available")
@@ -207,7 +224,7 @@ def test_deployment_with_readiness_probe_becomes_available(
     wait_for("deployment available", available)
     pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
     ips = {p.status.pod_ip for p in pods}
-    assert len(ips) == 2, "each replica has its own loopback address"
+    assert len(ips) == 2, "each replica has its own address"
     import urllib.request
 
     for ip in ips:
@@ -216,11 +233,12 @@ def test_deployment_with_readiness_probe_becomes_available(
 
 
 def test_deployment_never_ready_reports_progress_deadline_exceeded(
-    kube: client.ApiClient, namespace: str
+    kube: client.ApiClient, namespace: str, node: NodeProfile
 ) -> None:
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(
-        namespace, deployment("stuck", SERVER.format(ready="False"), progress_deadline=8)
+        namespace, deployment("stuck", SERVER.format(ready="False"), node.image(),
+                              progress_deadline=8)
     )
 
     def deadline_exceeded() -> Any:
@@ -233,25 +251,30 @@ def test_deployment_never_ready_reports_progress_deadline_exceeded(
     assert not status.available_replicas
 
 
+# The in-cluster API access any client does (the Service's address from the environment,
+# the mounted token and CA), in the standard library: the trainer image has no Kubernetes
+# client.
 RBAC_SCRIPT = """
-import json
-from kubernetes import client, config
-config.load_incluster_config()
-core = client.CoreV1Api()
-ns = open('/var/run/secrets/kubernetes.io/serviceaccount/namespace').read()
+import json, os, ssl, urllib.error, urllib.request
+sa = '/var/run/secrets/kubernetes.io/serviceaccount/'
+ns, token = open(sa + 'namespace').read(), open(sa + 'token').read()
+api = 'https://%s:%s' % (os.environ['KUBERNETES_SERVICE_HOST'],
+                         os.environ['KUBERNETES_SERVICE_PORT'])
+tls = ssl.create_default_context(cafile=sa + 'ca.crt')
 out = {}
-for what, call in (('configmaps', core.list_namespaced_config_map),
-                   ('secrets', core.list_namespaced_secret)):
+for what in ('configmaps', 'secrets'):
+    req = urllib.request.Request('%s/api/v1/namespaces/%s/%s' % (api, ns, what),
+                                 headers={'Authorization': 'Bearer ' + token})
     try:
-        call(ns)
-        out[what] = 200
-    except client.ApiException as e:
-        out[what] = e.status
+        out[what] = urllib.request.urlopen(req, context=tls, timeout=30).status
+    except urllib.error.HTTPError as e:
+        out[what] = e.code
 open('/dev/termination-log', 'w').write(json.dumps(out))
 """
 
 
-def test_service_account_rbac_is_enforced(kube: client.ApiClient, namespace: str) -> None:
+def test_service_account_rbac_is_enforced(kube: client.ApiClient, namespace: str,
+                                           node: NodeProfile) -> None:
     core, rbac, batch = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube), \
         client.BatchV1Api(kube)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
@@ -265,7 +288,8 @@ def test_service_account_rbac_is_enforced(kube: client.ApiClient, namespace: str
                     "name": "read-configmaps"},
         "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
     })
-    batch.create_namespaced_job(namespace, job("rbac", RBAC_SCRIPT, serviceAccountName="reader"))
+    batch.create_namespaced_job(namespace, job("rbac", RBAC_SCRIPT, node.image("python:3.11-slim"),
+                                               serviceAccountName="reader"))
     assert wait_for("job to finish", lambda: job_condition(batch, namespace, "rbac")) == (
         "Complete"
     )
@@ -281,25 +305,41 @@ def test_kubectl_lists_nodes_and_pods(cluster: LocalCluster) -> None:
     assert json.loads(version)["serverVersion"]["gitVersion"] == "v1.34.4"
 
 
+def processes_with(token: str) -> list[int]:
+    """The machine's processes whose command line contains token. A real node's container
+    processes are in a PID namespace of their own, but this machine's /proc shows them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and token.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
 @pytest.mark.parametrize("policy", ["Never"])
 def test_deleting_a_running_pod_stops_its_process(
-    kube: client.ApiClient, namespace: str, cluster: LocalCluster, policy: str
+    kube: client.ApiClient, namespace: str, cluster: LocalCluster, policy: str,
+    node: NodeProfile,
 ) -> None:
     core = client.CoreV1Api(kube)
+    token = f"sleeper-{uuid.uuid4().hex}"
     core.create_namespaced_pod(namespace, {
         "metadata": {"name": "sleeper"},
         "spec": {"restartPolicy": policy, "terminationGracePeriodSeconds": 2, "containers": [{
-            "name": "main", "image": "local",
+            "name": "main", "image": node.image(),
             "command": ["python", "-c", "import time, os; print(os.getpid(), flush=True); "
-                        "time.sleep(600)"],
+                        f"time.sleep(600)  # {token}"],
         }]},
     })
     wait_for("pod running", lambda: core.read_namespaced_pod(
         "sleeper", namespace).status.phase == "Running")
-    log = wait_for("pid in log", lambda: [
+    wait_for("pid in log", lambda: [
         line for line in cluster.pod_log(namespace, "sleeper").splitlines()
         if line.strip().isdigit()])
-    pid = int(log[0])
+    pids = processes_with(token)
+    assert pids, "the pod's process is not on this machine"
     core.delete_namespaced_pod("sleeper", namespace)
 
     def gone() -> bool:
@@ -312,4 +352,5 @@ def test_deleting_a_running_pod_stops_its_process(
     wait_for("pod deleted", gone, timeout=30)
     from warmstart_localcluster.processes import is_alive
 
-    assert not is_alive(pid)
+    assert not any(is_alive(pid) for pid in pids)
+    assert processes_with(token) == []

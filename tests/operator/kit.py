@@ -45,7 +45,8 @@ class OperatorProcess:
             "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
             "WARMSTART_POLL_SECONDS": "1",
             "WARMSTART_LINEAGE_GRACE_SECONDS": "3",
-            "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
+            # The trainer from this venv (node agent) or from the trainer image (real node).
+            **self.cluster.profile.operator_env(),
             MARKER_ENV: str(self.cluster.state_dir),
             **self.extra_env,
         }
@@ -155,9 +156,11 @@ def wsj_manifest(name: str, lineage: TinyLineage, window: str, parent: str = "se
     }
 
 
-def server_deployment(name: str, lineage: str = "reviews") -> dict[str, Any]:
+def server_deployment(name: str, lineage: str = "reviews",
+                      image: str = "warmstart-trainer") -> dict[str, Any]:
     """The user's serving Deployment: the model server, told which version to load by the
-    two env vars the operator owns; the label hands it to `lineage` (the opt-in)."""
+    two env vars the operator owns; the label hands it to `lineage` (the opt-in). `image`:
+    `cluster.profile.image(...)` (the node agent ignores it; a real node runs it)."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -170,7 +173,7 @@ def server_deployment(name: str, lineage: str = "reviews") -> dict[str, Any]:
                 "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{
                     "name": "server",
-                    "image": "warmstart-trainer",
+                    "image": image,
                     "command": ["python", "-m", "warmstart_trainer", "serve",
                                 "--uri", "$(WARMSTART_MODEL_URI)",
                                 "--digest", "$(WARMSTART_MODEL_DIGEST)",
@@ -292,7 +295,8 @@ class Api:
 def serve_reviews(api: Api, tiny_lineage: TinyLineage, **spec: Any) -> None:
     """Secret, serving Deployment and lineage `reviews`, once its base is registered."""
     api.s3_secret()
-    api.apps.create_namespaced_deployment(api.ns, server_deployment("reviews-server"))
+    api.apps.create_namespaced_deployment(api.ns, server_deployment(
+        "reviews-server", image=api.cluster.profile.image("warmstart-trainer")))
     api.create("modellineages", lineage_manifest("reviews", tiny_lineage,
                                                  serving="reviews-server", **spec))
     # The base (a bare encoder: nothing to serve yet) is registered as version 0.

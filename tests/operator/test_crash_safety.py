@@ -28,7 +28,8 @@ def test_killed_at_every_phase_boundary(
     tiny_lineage: kit.TinyLineage, tmp_path: Path,
 ) -> None:
     api.s3_secret()
-    api.apps.create_namespaced_deployment(namespace, kit.server_deployment("reviews-server"))
+    api.apps.create_namespaced_deployment(namespace, kit.server_deployment(
+        "reviews-server", image=cluster.profile.image("warmstart-trainer")))
     op = kit.OperatorProcess(cluster, namespace, tmp_path / "operator.log")
     crashes = []
     try:
