@@ -17,7 +17,8 @@ echo "==> mypy --strict"
 # (mypy trusts a cached module only when the source's hash matches).
 MYPY_CACHE_DIR="${MYPY_CACHE_DIR:-${WARMSTART_CACHE:-$HOME/.cache/warmstart}/mypy-cache}" mypy
 echo "==> pytest"
-# Two workers (pytest-xdist), each with a cluster of its own, handed one test at a time:
-# the minutes-long stories run side by side while the short tests fill in around them.
+# Two workers (pytest-xdist), each with a cluster of its own (on a real node,
+# WARMSTART_TEST_NODE=kubelet, both share the run's one), handed one test at a time: the
+# minutes-long stories run side by side while the short tests fill in around them.
 # WARMSTART_TEST_WORKERS=0 runs everything in this one process.
 exec pytest -n "${WARMSTART_TEST_WORKERS:-2}" --maxschedchunk 1 "$@"
