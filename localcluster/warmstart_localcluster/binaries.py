@@ -95,7 +95,7 @@ NODE_COMPONENTS: dict[str, Component] = {
         _kube("kubelet", "kubenode"),
         _kube("kube-proxy", "kubenode"),
         _kube("kube-scheduler", "kubenode"),
-        Component("coredns", "coredns", "github.com/coredns/coredns", "v1.12.1"),
+        Component("coredns", "coredns", ".", "v1.12.1"),
         Component("pause", "pause", ".", "v1"),
         # CNCF distribution: the registry the node pulls the project's images from, so a
         # code change moves one small layer instead of re-importing a 6 GB archive.
