@@ -86,10 +86,8 @@ def install_chart(node: LocalCluster) -> None:
              lambda: node.kubectl("-n", NS, "get", "serviceaccount", "default",
                                   check=False).returncode == 0, timeout=60)
     values = {
-        "image.repository": OPERATOR_IMAGE.rsplit(":", 1)[0], "image.tag": "dev",
-        # Pulled into the node at `up` from the local registry, as the kubelet would.
-        "image.pullPolicy": "IfNotPresent",
-        "operator.trainer.image": TRAINER_IMAGE,
+        # The operator's and trainer's images as the demo installs them.
+        **dict(value.split("=", 1) for value in demo_realnode.helm_values()),
         "operator.pollSeconds": "1",
         "operator.imagePullGraceSeconds": "15",
         # A prefix: also the missing image of the bad-input run below, which runs beside

@@ -47,12 +47,20 @@ def repository(ref: str) -> tuple[str, str]:
     return path, tag
 
 
-def has(ref: str) -> bool:
-    """Whether the registry's storage holds the tag (read from disk: no server needed)."""
+def manifest(ref: str) -> str:
+    """The manifest digest the tag points at in the registry's storage, "" if none (read
+    from disk: no server needed)."""
     path, tag = repository(ref)
     link = (storage_dir() / "docker/registry/v2/repositories" / path / "_manifests/tags"
             / tag / "current/link")
-    return link.is_file()
+    try:
+        return link.read_text().strip()
+    except OSError:
+        return ""
+
+
+def has(ref: str) -> bool:
+    return bool(manifest(ref))
 
 
 def pushed() -> list[str]:
@@ -60,6 +68,7 @@ def pushed() -> list[str]:
 
 
 def write_config(path: Path, port: int) -> Path:
+    storage_dir().mkdir(parents=True, exist_ok=True)
     path.write_text(f"""version: 0.1
 log:
   level: warn
@@ -77,7 +86,7 @@ http:
     return path
 
 
-def _wait_ready(address: str, timeout: float, log: Path) -> None:
+def _wait_ready(address: str, timeout: float, state_dir: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -87,19 +96,19 @@ def _wait_ready(address: str, timeout: float, log: Path) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
-    raise ClusterError(f"the image registry at {address} did not answer in {timeout:.0f}s:\n{tail}")
+    raise ClusterError(f"the image registry at {address} did not answer in {timeout:.0f}s:\n"
+                       f"{processes.log_tail(state_dir, 'registry')}")
 
 
-def start(state_dir: Path, timeout: float = 30.0) -> str:
-    """Starts the cluster's registry (stopped with the cluster); returns host:port."""
-    storage_dir().mkdir(parents=True, exist_ok=True)
-    port = free_ports(1)[0]
+def start(state_dir: Path, port: int | None = None, timeout: float = 30.0) -> str:
+    """Starts a registry whose process belongs to state_dir (a cluster's: stopped with the
+    cluster); returns host:port."""
+    port = port or free_ports(1)[0]
     config = write_config(state_dir / "registry.yml", port)
     processes.start("registry", [str(binaries.ensure("registry")), "serve", str(config)],
                     state_dir)
     address = f"127.0.0.1:{port}"
-    _wait_ready(address, timeout, state_dir / "logs" / "registry.log")
+    _wait_ready(address, timeout, state_dir)
     return address
 
 
@@ -132,25 +141,11 @@ def _push_port() -> int:
 @contextmanager
 def _serving() -> Iterator[str]:
     """A registry for the length of a push, over the same storage."""
-    storage_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="warmstart-registry-") as tmp:
-        port = _push_port()
-        config = write_config(Path(tmp) / "registry.yml", port)
-        log = Path(tmp) / "registry.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([str(binaries.ensure("registry")), "serve", str(config)],
-                                    stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
         try:
-            _wait_ready(f"127.0.0.1:{port}", 30.0, log)
-            yield f"127.0.0.1:{port}"
+            yield start(Path(tmp), port=_push_port())
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            processes.stop_all(Path(tmp))
 
 
 def push(refs: Sequence[str], buildah: Sequence[str]) -> None:
