@@ -3,7 +3,8 @@ from Job creation to Job Complete for a trivial pod (median of several).
 
     python benchmarks/cluster_bench.py [--jobs 7]
 
-Uses its own state directory, so it never disturbs a running dev cluster.
+It starts a cluster of its own, in a state directory of its own: stop a running cluster
+first (the machine has room for one real node).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kubernetes import client, config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import own_cluster
+from warmstart.demo.realnode import TRAINER_IMAGE
 from warmstart_localcluster import binaries
 
 
@@ -31,7 +33,7 @@ def job_manifest(name: str) -> dict[str, object]:
         "spec": {
             "backoffLimit": 0,
             "template": {"spec": {"restartPolicy": "Never", "containers": [{
-                "name": "main", "image": "local", "command": ["true"]}]}},
+                "name": "main", "image": TRAINER_IMAGE, "command": ["true"]}]}},
         },
     }
 

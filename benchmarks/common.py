@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from warmstart.demo.realnode import TRAINER_IMAGE
 from warmstart_localcluster import cluster, processes
 from warmstart_localcluster.ports import free_ports
 from warmstart_localcluster.processes import MARKER_ENV
@@ -46,12 +47,12 @@ def own_cluster(state: Path) -> Iterator[cluster.ClusterInfo]:
 @contextmanager
 def operator_process(info: cluster.ClusterInfo,
                      log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The operator against `info`'s cluster, its trainings run as local processes of this
-    Python; yields the process and the port of its metrics endpoint."""
+    """The operator against `info`'s cluster, its trainings in Jobs of the trainer image built
+    here; yields the process and the port of its metrics endpoint."""
     port = free_ports(1)[0]
     env = {**os.environ, "KUBECONFIG": info.kubeconfig, "WARMSTART_METRICS_PORT": str(port),
            "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
-           "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
+           "WARMSTART_TRAINER_IMAGE": TRAINER_IMAGE,
            MARKER_ENV: info.state_dir}
     with log.open("wb") as output:
         operator = subprocess.Popen([sys.executable, "-m", "warmstart_operator"], env=env,

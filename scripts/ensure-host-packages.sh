@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages a real node needs (opt-in `warmstart-cluster up --node kubelet`
-# and scripts/build-images). Idempotent: prints nothing and asks apt nothing when all are
+# Installs the Debian packages the local cluster's real node (`warmstart-cluster up`) and
+# scripts/build-images need. Idempotent: prints nothing and asks apt nothing when all are
 # present, so it can run before every real-node start.
 set -euo pipefail
 

@@ -1,17 +1,23 @@
-"""Shared fixtures: one real local cluster (kube-apiserver, controllers, node agent,
-SeaweedFS S3) per pytest run, a fresh namespace and bucket per test.
+"""Shared fixtures: one real local cluster (kube-apiserver, controllers, a real node that
+runs the images scripts/build-images made, SeaweedFS S3) per pytest run, a fresh namespace
+and bucket per test.
 
 Tests that request `cluster` (directly or through `namespace`, `s3_bucket`, ...) are marked
 `cluster`, so `pytest -m "not cluster"` runs the unit tests without starting anything.
 Set WARMSTART_TEST_STATE to reuse a cluster you started yourself (`warmstart-cluster up`);
-it is then left running. WARMSTART_TEST_NODE=kubelet runs the pods on a real node instead
-of the node agent (tests/nodeprofile.py).
+it is then left running.
+
+A real node exists once per machine (fixed bridge, address ranges and image store), so
+every pytest-xdist worker attaches to ONE session cluster, started by the first worker
+that needs it and stopped when the run ends. Tests that start a cluster of their own (the
+demo, `up`/`down`, the benchmarks) are marked `own_node`: a run leaves them out, and
+`pytest --own-node` runs only them, one at a time, when no session cluster holds the node
+(scripts/test.sh runs both phases).
 """
 
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import re
 import shutil
@@ -28,17 +34,37 @@ import boto3
 import pytest
 from kubernetes import client, config
 
-from tests.nodeprofile import NodeProfile, check_images, requested, shares_one_cluster
+from warmstart.demo import realnode as demo_realnode
+from warmstart.demo.errors import DemoError
 from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import paths
 
 CLUSTER_FIXTURES = {"cluster", "namespace", "s3_bucket", "s3_client", "s3_env", "kube"}
+# The image of every pod a test makes: Python 3.11, the trainer's packages, non-root.
+TRAINER_IMAGE = demo_realnode.TRAINER_IMAGE
+OWN_NODE = "own_node"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--own-node", action="store_true",
+                     help="run only the tests that start a cluster of their own (marked "
+                          f"{OWN_NODE}), which every other run leaves out")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+        if item.get_closest_marker(OWN_NODE):
+            item.add_marker(pytest.mark.cluster)
+    # The machine's one real node is the session cluster's or an own-node test's, never
+    # both: each phase takes its own tests.
+    own_phase = bool(config.getoption("--own-node"))
+    kept = [item for item in items if bool(item.get_closest_marker(OWN_NODE)) == own_phase]
+    left_out = [item for item in items if item not in kept]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
     # Slow tests (minutes each) first, in their usual order: with pytest-xdist handing out
     # one test at a time (scripts/test.sh), the longest start at once on different workers
     # and the many short ones fill in around them, instead of one long test starting last.
@@ -56,6 +82,19 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 180,
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def processes_with(token: str) -> list[int]:
+    """The machine's processes whose command line contains token. A real node's container
+    processes are in a PID namespace of their own, but this machine's /proc shows them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and token.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
 
 
 @dataclass
@@ -119,14 +158,10 @@ class LocalCluster:
             region_name=self.info.s3_region,
         )
 
-    @functools.cached_property
-    def profile(self) -> NodeProfile:
-        """The node agent or a real node: what that changes for a test."""
-        return NodeProfile.of(self.state_dir)
-
     def pod_log(self, namespace: str, pod: str) -> str:
-        kubectl = [self.info.kubectl, f"--kubeconfig={self.info.kubeconfig}"]
-        return self.profile.pod_log(kubectl, self.state_dir, namespace, pod)
+        """Every container's log of the pod (empty while it has none)."""
+        return self.kubectl("logs", "-n", namespace, pod, "--all-containers", "--tail=-1",
+                            check=False).stdout
 
 
 # Beside the shared session cluster's state dir: the test run that started it. A worker of
@@ -138,7 +173,7 @@ _THIS_RUN = uuid.uuid4().hex
 
 
 def _test_state() -> Path:
-    # WARMSTART_TEST_CLUSTER gives a second checkout's test run its own cluster.
+    # WARMSTART_TEST_CLUSTER puts the session cluster's state elsewhere.
     return Path(os.environ.get("WARMSTART_TEST_CLUSTER", paths.cache_dir() / "test-cluster"))
 
 
@@ -151,11 +186,18 @@ def _run_marker(state: Path) -> Path:
     return state.with_name(state.name + RUN_MARKER_SUFFIX)
 
 
-def _shared_cluster(state: Path, node: str, run: str) -> localcluster.ClusterInfo:
+def check_images() -> None:
+    """The node runs only images that were built here: fail early, naming the fix."""
+    try:
+        demo_realnode.check_images()
+    except DemoError as exc:  # says which image is missing and how to build it
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _shared_cluster(state: Path, run: str) -> localcluster.ClusterInfo:
     """The run's one session cluster: the first worker that needs it starts it (under a
     file lock, so the others wait and attach); pytest_sessionfinish stops it."""
-    if node == "kubelet":
-        check_images()
+    check_images()
     state.parent.mkdir(parents=True, exist_ok=True)
     with state.with_name(f"{state.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -165,46 +207,24 @@ def _shared_cluster(state: Path, node: str, run: str) -> localcluster.ClusterInf
             return info
         marker.write_text(run)
         # `fresh` also stops whatever a killed earlier run left behind in this state dir.
-        return localcluster.up(state, fresh=True, node=node)
+        return localcluster.up(state, fresh=True)
 
 
 @pytest.fixture(scope="session")
-def cluster(pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
-    node = requested()
+def cluster(pytestconfig: pytest.Config) -> LocalCluster:
     reuse = os.environ.get("WARMSTART_TEST_STATE")
     if reuse:
         info = localcluster.status(Path(reuse))
         if info is None:
             pytest.fail(f"WARMSTART_TEST_STATE={reuse} names no running cluster")
-        attached = LocalCluster(info)
-        if attached.profile.kind != node:
-            pytest.fail(f"WARMSTART_TEST_STATE={reuse} runs a {attached.profile.kind} node; "
-                        f"WARMSTART_TEST_NODE asks for {node}")
-        yield attached
-        return
-    state = _test_state()
-    if shares_one_cluster(node):
-        yield LocalCluster(_shared_cluster(state, node, _run_id(pytestconfig)))
-        return
-    # Each pytest-xdist worker gets a cluster of its own on the node agent (clusters never
-    # share ports or pod addresses).
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        state = state.with_name(f"{state.name}-{worker}")
-    # `fresh` also stops whatever a killed earlier run left behind in this state dir.
-    info = localcluster.up(state, fresh=True)
-    try:
-        yield LocalCluster(info)
-    finally:
-        localcluster.down(state)
+        return LocalCluster(info)
+    return LocalCluster(_shared_cluster(_test_state(), _run_id(pytestconfig)))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stops the shared session cluster once, in the process that ran the whole session
     (the xdist controller, after every worker is done; or the only process)."""
     if hasattr(session.config, "workerinput") or os.environ.get("WARMSTART_TEST_STATE"):
-        return
-    if not shares_one_cluster(requested()):
         return
     state = _test_state()
     if _run_marker(state).is_file():

@@ -2,10 +2,12 @@
 
 `test_every_readme_command_is_run_somewhere` fails when a command is added to the README
 without a test that runs it. The sections whose commands need nothing the demo leaves
-behind run here: the local control plane's (on a cluster of their own), the Helm install
+behind run here: the local cluster's (on a cluster of their own), the Helm install
 (as a server-side dry run: a real install would start a second operator watching every
 namespace of the shared test cluster) and the benchmarks (with smaller sizes). The
-"after the demo" commands run in tests/demo/test_demo_quick.py, on the demo's cluster.
+"after the demo" commands run in tests/demo/test_demo_quick.py, on the demo's cluster. The
+tests that start a cluster of their own are `own_node` (scripts/test.sh runs them after the
+session cluster is down: one real node per machine).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import pytest
 import yaml
 
 from tests import readme
-from tests.nodeprofile import agent_only
+from tests.conftest import TRAINER_IMAGE
 from warmstart_localcluster import binaries
 from warmstart_localcluster import cluster as localcluster
+from warmstart_localcluster.realnode import network
 
 REPO = readme.REPO
 VENV_BIN = str(Path(sys.executable).parent)
@@ -35,10 +38,9 @@ VERBATIM = {
 # README sections run whole by a test through readme.run_section("<section>", ...).
 SECTIONS = {
     "Concepts": REPO / "tests" / "demo" / "test_demo_quick.py",
-    "The local control plane": Path(__file__),
+    "The local cluster": Path(__file__),
     "Installing on a real cluster": Path(__file__),
     "Benchmarks": Path(__file__),
-    "Real node (opt-in)": REPO / "tests" / "localcluster" / "test_realnode.py",
     "Warm start vs cold start": Path(__file__),
     "Serving": REPO / "tests" / "server" / "test_readme_serving.py",
 }
@@ -68,26 +70,29 @@ def test_readme_parser_joins_continuations_and_drops_comments() -> None:
         readme.Command("Setup", "kubectl get pods -A")]
 
 
-@pytest.mark.cluster
-def test_local_control_plane_commands(own_cluster_state: Path, tmp_path: Path) -> None:
+@pytest.mark.own_node
+def test_local_cluster_commands(own_cluster_state: Path, tmp_path: Path) -> None:
     # The README's placeholder line gets a real pod to read: one that prints and exits.
-    logs = "warmstart-cluster logs NAMESPACE POD [-c CONTAINER]"
+    logs = "kubectl logs -n NAMESPACE POD"
     show_a_log = "\n".join([
         "until kubectl get serviceaccount default >/dev/null 2>&1; do sleep 0.5; done",
-        "kubectl run readme-pod --image=busybox --restart=Never --command -- "
+        f"kubectl run readme-pod --image={TRAINER_IMAGE} --restart=Never --command -- "
         "echo hello from a pod",
         "kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod/readme-pod --timeout=120s",
-        "warmstart-cluster logs default readme-pod"])
+        "kubectl logs -n default readme-pod"])
+    before = network.snapshot()
     (ran,) = readme.run_section(
-        "The local control plane",
+        "The local cluster",
         {"WARMSTART_STATE": str(own_cluster_state), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"},
-        tmp_path, fill={logs: show_a_log}, one_shell=True, timeout=900)
-    assert re.search(r"node/\S+", ran.stdout), ran.stdout
+        REPO, fill={logs: show_a_log}, one_shell=True, timeout=900)
+    assert re.search(r"node/warmstart-node", ran.stdout), ran.stdout
+    assert re.search(r"pod/coredns-", ran.stdout), ran.stdout
     assert "hello from a pod" in ran.stdout, ran.stdout
     assert localcluster.status(own_cluster_state) is None, "warmstart-cluster down left it running"
+    assert network.snapshot() == before, "warmstart-cluster down left the node's network"
 
 
-@pytest.mark.cluster
+@pytest.mark.own_node
 def test_helm_install_commands(own_cluster_state: Path) -> None:
     # A cluster of its own, as a real one would be: the shared test cluster has CRDs that
     # no Helm release owns, which `helm install` rightly refuses to adopt.
@@ -145,17 +150,15 @@ def test_every_benchmark_command_has_a_test() -> None:
     assert set(readme.section("Benchmarks")) == set(BENCHMARKS)
 
 
-# The benchmarks start node-agent clusters of their own (or none): the same in both profiles.
-BENCHMARKS_ON_THE_AGENT = agent_only(
-    "the README's benchmark commands start node-agent clusters of their own (or none), "
-    "whatever WARMSTART_TEST_NODE says: the default profile runs them")
+# The benchmarks that start a cluster of their own: after the session cluster is down.
+OWN_CLUSTER = {"python benchmarks/cluster_bench.py", "python benchmarks/operator_bench.py"}
 
 
-@pytest.mark.cluster
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@BENCHMARKS_ON_THE_AGENT
-@pytest.mark.parametrize("command", sorted(BENCHMARKS), ids=lambda c: c.split("/")[-1])
+@pytest.mark.parametrize("command", [
+    pytest.param(c, marks=[pytest.mark.own_node] if c in OWN_CLUSTER else [])
+    for c in sorted(BENCHMARKS)], ids=lambda c: c.split("/")[-1])
 def test_benchmark_command(command: str, tmp_path: Path) -> None:
     # One test per script: a cluster-starting benchmark and a training one can run on
     # different test workers at once. Each prints the numbers it exists for.
@@ -168,10 +171,9 @@ def test_benchmark_command(command: str, tmp_path: Path) -> None:
         assert re.search(pattern, out), out
 
 
-@pytest.mark.cluster
+@pytest.mark.own_node
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-@BENCHMARKS_ON_THE_AGENT
 def test_warm_vs_cold_command(tmp_path: Path) -> None:
     # The experiment through WarmStartJobs on a cluster of its own, at a size a test can
     # afford; the plot goes to tmp_path, not over the README's.

@@ -82,16 +82,8 @@ COMPONENTS: dict[str, Component] = {
             ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.19.0",),
         ),
         Component("weed", "seaweedfs", "github.com/seaweedfs/seaweedfs/weed", "20261109"),
-    )
-}
-
-
-# The opt-in real node (`up --node kubelet`) needs these too; kept apart so the default
-# cluster, `build` and the default tests never build them. kubenode is its own module so
-# adding it leaves the control-plane binaries' cache keys unchanged.
-NODE_COMPONENTS: dict[str, Component] = {
-    c.name: c
-    for c in (
+        # The node's. kubenode is a module of its own so that the node's dependencies
+        # leave the control-plane binaries' cache keys unchanged.
         _kube("kubelet", "kubenode"),
         _kube("kube-proxy", "kubenode"),
         _kube("kube-scheduler", "kubenode"),
@@ -106,7 +98,7 @@ NODE_COMPONENTS: dict[str, Component] = {
 
 
 def _component(name: str) -> Component:
-    return COMPONENTS.get(name) or NODE_COMPONENTS[name]
+    return COMPONENTS[name]
 
 
 def _wrapper_digest(component: Component) -> str:

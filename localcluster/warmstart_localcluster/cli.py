@@ -14,51 +14,30 @@ from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.realnode import images, registry
 
 
-def _pod_log(state_dir: Path, namespace: str, pod: str, container: str | None) -> Path:
-    pods = sorted((state_dir / "pods").glob(f"{namespace}_{pod}_*"),
-                  key=lambda p: p.stat().st_mtime)
-    if not pods:
-        raise SystemExit(f"no pod {namespace}/{pod} has run on the local node")
-    logs = sorted((pods[-1] / "logs").glob("*.log"))
-    if container:
-        logs = [p for p in logs if p.stem == container]
-    if not logs:
-        raise SystemExit(f"pod {namespace}/{pod} has no log for container {container!r}")
-    return logs[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="warmstart-cluster",
-        description="Local Kubernetes control plane + S3 server for warmstart's tests and demo.",
+        description="Local Kubernetes cluster (control plane, one real node) + S3 server for "
+                    "warmstart's tests and demo.",
     )
     parser.add_argument("--state-dir", type=Path, default=paths.default_state_dir(),
                         help="where the cluster keeps its state (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the cluster (building binaries the first time)")
     up.add_argument("--fresh", action="store_true", help="discard a running cluster's state")
-    up.add_argument("--node", choices=["agent", "kubelet"], default="agent",
-                    help="agent: pods as local processes (default); kubelet: a real node "
-                         "with containerd (opt-in; root, scripts/ensure-host-packages.sh)")
     sub.add_parser("down", help="stop every process of the cluster")
     sub.add_parser("status", help="print the running cluster's endpoints as JSON")
     sub.add_parser("env", help="print shell exports for KUBECONFIG and the S3 credentials")
-    build = sub.add_parser("build", help="build (or find) every binary and print their paths")
-    build.add_argument("--node", choices=["agent", "kubelet"], default="agent",
-                       help="kubelet: also the real node's binaries")
+    sub.add_parser("build", help="build (or find) every binary and print their paths")
     push = sub.add_parser("push-images", help="push images from buildah's store to the local "
                           "registry the real node pulls from (scripts/build-images runs it)")
     push.add_argument("refs", nargs="+", metavar="REF", help="e.g. localhost/warmstart/trainer:dev")
-    logs = sub.add_parser("logs", help="print a pod's container log (no kubelet API here)")
-    logs.add_argument("namespace")
-    logs.add_argument("pod")
-    logs.add_argument("-c", "--container")
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
 
     try:
         if args.command == "up":
-            info = cluster.up(state_dir, fresh=args.fresh, node=args.node)
+            info = cluster.up(state_dir, fresh=args.fresh)
             print(f"KUBECONFIG={info.kubeconfig}")
             print(f"kubectl: {info.kubectl}")
             print(f"S3 endpoint: {info.s3_endpoint}")
@@ -80,16 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"export {key}={shlex.quote(value)}")
             print(f"alias kubectl={shlex.quote(info.kubectl)}")
         elif args.command == "build":
-            names = list(binaries.COMPONENTS)
-            if args.node == "kubelet":
-                names += list(binaries.NODE_COMPONENTS)
-            for name, path in binaries.ensure_all(names).items():
+            for name, path in binaries.ensure_all().items():
                 print(f"{name}: {path}")
         elif args.command == "push-images":
             registry.push(args.refs, images.buildah())
-        elif args.command == "logs":
-            sys.stdout.write(_pod_log(state_dir, args.namespace, args.pod, args.container)
-                             .read_text(errors="replace"))
     except (ClusterError, binaries.BinaryError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,10 +1,12 @@
 """Brings the local control plane up and down.
 
-Up: etcd -> kube-apiserver -> kube-controller-manager -> S3 server -> node agent, each
-waited on before the next, then a kubeconfig that kubectl uses as is. Down: every process
-marked for this state directory is stopped. Everything listens on 127.0.0.1 only, except
-with `node="kubelet"` (realnode), where the API server and the S3 gateway listen on the
-node's bridge address.
+Up: the node's network -> etcd -> kube-apiserver -> kube-controller-manager -> S3 server
+-> the real node (containerd, kubelet, kube-proxy, kube-scheduler, CoreDNS; see realnode),
+each waited on before the next, then a kubeconfig that kubectl uses as is. Down: the pods,
+then every process marked for this state directory, then the node's mounts, network
+namespaces, bridge, routes and iptables rules. etcd listens on 127.0.0.1 only; the API
+server and the S3 gateway listen on the node's bridge address, which exists only on this
+machine, because pods reach them there.
 """
 
 from __future__ import annotations
@@ -84,21 +86,17 @@ def status(state_dir: Path) -> ClusterInfo | None:
     return info
 
 
-def up(
-    state_dir: Path, fresh: bool = False, timeout: float = 180.0, node: str = "agent"
-) -> ClusterInfo:
-    """Starts the cluster (or returns the running one unless `fresh`).
-
-    node: "agent" (default) runs pods through the project's node agent; "kubelet" runs
-    a real node (containerd, kubelet, kube-proxy, scheduler, CoreDNS; see realnode).
+def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterInfo:
+    """Starts the cluster (or returns the running one unless `fresh`). Root only: a real
+    node needs containers, a bridge and iptables (realnode.check_host says what is missing).
     """
-    real = node == "kubelet"
-    if real:
-        realnode.check_host()
+    realnode.check_host()
     state_dir = state_dir.resolve()
     if not fresh:
         running = status(state_dir)
-        if running is not None and processes.marked_pids(state_dir):
+        # A cluster of an older release ran its pods without a real node: it is replaced.
+        if running is not None and processes.marked_pids(state_dir) and realnode.present(
+                state_dir):
             _say(f"local cluster already running (state {state_dir})")
             return running
     stopped = processes.stop_all(state_dir)
@@ -116,16 +114,14 @@ def up(
     # A pinned port someone holds is refused before minutes of building, not after.
     pinned_api_port = fixed_port("WARMSTART_APISERVER_PORT")
     bins = binaries.ensure_all(
-        ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "weed"]
-        + (["kubelet", "kube-proxy", "kube-scheduler", "coredns", "pause"] if real else [])
-    )
+        ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "weed",
+         "kubelet", "kube-proxy", "kube-scheduler", "coredns", "pause"])
     started = time.monotonic()
-    # A real node's pods reach the API server through the `kubernetes` Service, so it
-    # listens on the node's bridge address (which exists only on this machine) instead.
-    host = realnode.NODE_IP if real else "127.0.0.1"
-    if real:
-        realnode.prepare(state_dir)
-    p = pki.create(state_dir / "pki", extra_ips=(host,) if real else (), node_clients=real)
+    # Pods reach the API server through the `kubernetes` Service, so it listens on the
+    # node's bridge address (which exists only on this machine).
+    host = realnode.NODE_IP
+    realnode.prepare(state_dir)
+    p = pki.create(state_dir / "pki", extra_ips=(host,))
     etcd_port, etcd_peer, api_port = free_ports(3)
     api_port = pinned_api_port or api_port
     apiserver = f"https://{host}:{api_port}"
@@ -161,12 +157,10 @@ def up(
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={p.sa_pub}",
         f"--service-account-signing-key-file={p.sa_key}",
-        # The loopback advertise address would otherwise break the `kubernetes` Endpoints.
-        *([f"--kubelet-client-certificate={p.client_cert('apiserver-kubelet-client')}",
-           f"--kubelet-client-key={p.client_key('apiserver-kubelet-client')}",
-           # The Node's name resolves nowhere (and must not be asked of the host's DNS).
-           "--kubelet-preferred-address-types=InternalIP"]
-          if real else ["--endpoint-reconciler-type=none"]),
+        f"--kubelet-client-certificate={p.client_cert('apiserver-kubelet-client')}",
+        f"--kubelet-client-key={p.client_key('apiserver-kubelet-client')}",
+        # The Node's name resolves nowhere (and must not be asked of the host's DNS).
+        "--kubelet-preferred-address-types=InternalIP",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
@@ -177,8 +171,6 @@ def up(
     kubeconfig.write(admin_kubeconfig, apiserver, p, "admin")
     kcm_kubeconfig = state_dir / "controller-manager.kubeconfig"
     kubeconfig.write(kcm_kubeconfig, apiserver, p, "controller-manager")
-    agent_kubeconfig = state_dir / "node-agent.kubeconfig"
-    kubeconfig.write(agent_kubeconfig, apiserver, p, "node-agent")
 
     _say("starting kube-controller-manager")
     processes.start("kube-controller-manager", [
@@ -193,17 +185,15 @@ def up(
         f"--cluster-signing-cert-file={p.ca_cert}",
         f"--cluster-signing-key-file={p.ca_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # No kubelet heartbeats Node leases the way these controllers expect, and there is
-        # no pod CIDR to hand out: leave those controllers off. A real kubelet heartbeats,
-        # and its Node's not-ready taint is lifted only by the node-lifecycle controller.
-        "--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller" if real else
-        "--controllers=*,-node-lifecycle-controller,-taint-eviction-controller,"
-        "-node-ipam-controller,-cloud-node-lifecycle-controller",
+        # The node's pod range is the CNI config's (realnode.network), not handed out by
+        # node IPAM; there is no cloud. The node-lifecycle controller stays: it lifts the
+        # new Node's not-ready taint once the kubelet reports Ready.
+        "--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller",
         "--secure-port=0",
         "--v=1",
     ], state_dir)
 
-    # Pods on a real node reach object storage like the API server: on the bridge address.
+    # Pods reach object storage like the API server: on the bridge address.
     s3 = s3server.start(bins["weed"], state_dir, timeout, host=host)
 
     info = ClusterInfo(
@@ -223,21 +213,10 @@ def up(
     info_path.touch(mode=0o600)
     info_path.write_text(json.dumps(asdict(info), indent=2))
 
-    if real:
-        _say("starting containerd, kubelet, kube-proxy, kube-scheduler and CoreDNS")
-        realnode.start(state_dir, p, apiserver, bins["kubectl"], NODE_NAME, timeout)
-        _wait(lambda: _node_ready(info), "kubelet", state_dir, timeout)
-        _wait(lambda: _coredns_ready(info), "coredns", state_dir, timeout)
-    else:
-        _say("starting node agent")
-        processes.start("node-agent", [
-            sys.executable, "-m", "warmstart_localcluster.nodeagent",
-            f"--kubeconfig={agent_kubeconfig}",
-            f"--state-dir={state_dir}",
-            f"--node-name={NODE_NAME}",
-            f"--apiserver={apiserver}",
-        ], state_dir)
-        _wait(lambda: _node_ready(info), "node agent", state_dir, timeout)
+    _say("starting containerd, kubelet, kube-proxy, kube-scheduler and CoreDNS")
+    realnode.start(state_dir, p, apiserver, bins["kubectl"], NODE_NAME, timeout)
+    _wait(lambda: _node_ready(info), "kubelet", state_dir, timeout)
+    _wait(lambda: _coredns_ready(info), "coredns", state_dir, timeout)
     _wait(lambda: _default_service_account(info), "kube-controller-manager", state_dir, timeout)
     _say(f"local cluster up in {time.monotonic() - started:.1f}s; "
          f"export KUBECONFIG={admin_kubeconfig}")

@@ -57,16 +57,12 @@ class Pki:
         return self.root / f"{name}.key"
 
 
-# Client identities: file stem -> (CommonName = user, Organization = groups).
+# Client identities: file stem -> (CommonName = user, Organization = groups). The Node
+# authorizer and the bootstrap RBAC roles know the component names, so each gets exactly
+# the rights the component has on any cluster.
 CLIENTS: dict[str, tuple[str, list[str]]] = {
     "admin": ("warmstart-admin", ["system:masters"]),
     "controller-manager": ("system:kube-controller-manager", []),
-    "node-agent": ("warmstart-node-agent", ["system:masters"]),
-}
-
-# The opt-in real node's identities: the Node authorizer and the bootstrap RBAC roles know
-# these names, so each gets exactly the rights the component has on any cluster.
-NODE_CLIENTS: dict[str, tuple[str, list[str]]] = {
     "kubelet": ("system:node:warmstart-node", ["system:nodes"]),
     "kube-proxy": ("system:kube-proxy", []),
     "kube-scheduler": ("system:kube-scheduler", []),
@@ -74,11 +70,11 @@ NODE_CLIENTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def create(root: Path, extra_ips: tuple[str, ...] = (), node_clients: bool = False) -> Pki:
+def create(root: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
     """Writes a fresh PKI under root (private keys mode 0600).
 
-    extra_ips: further IP SANs of the serving cert (the real node's address, when the API
-    server listens there); node_clients: also issue NODE_CLIENTS.
+    extra_ips: further IP SANs of the serving cert (the node's bridge address, where the
+    API server listens).
     """
     root.mkdir(parents=True, exist_ok=True)
     pki = Pki(root)
@@ -123,7 +119,7 @@ def create(root: Path, extra_ips: tuple[str, ...] = (), node_clients: bool = Fal
     _write_key(pki.serving_key, serving_key)
     _write_cert(pki.serving_cert, serving)
 
-    for stem, (user, groups) in {**CLIENTS, **(NODE_CLIENTS if node_clients else {})}.items():
+    for stem, (user, groups) in CLIENTS.items():
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _leaf(ca_cert, ca_key, key, user, groups, now, ExtendedKeyUsageOID.CLIENT_AUTH, [])
         _write_key(pki.client_key(stem), key)

@@ -9,7 +9,6 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from tests.operator.kit import (
     served_lineage,
     wsj_manifest,
 )
+from warmstart.demo import realnode as demo_realnode
 from warmstart_localcluster.ports import free_ports
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
@@ -92,11 +92,7 @@ class Release:
 @pytest.fixture
 def release(cluster: LocalCluster, helm: Helm, crds: None,
             namespace: str) -> Iterator[Release]:
-    if not cluster.profile.real and Path(cluster.state_dir).resolve().is_relative_to("/tmp"):
-        pytest.skip("the node agent cannot run a pod with a /tmp volume when the cluster's "
-                    "state dir is under /tmp (mounting /tmp hides the pod's other volumes)")
-    # Pod IPs are loopback addresses; free ports keep a second local cluster on this host
-    # (its pods get the same addresses) from holding ours.
+    # Several releases run on the one node at once (tests on two workers): free ports.
     metrics_port, health_port = free_ports(2)
     rel = Release(cluster, helm, namespace, namespace, metrics_port)
     helm.run(
@@ -106,8 +102,8 @@ def release(cluster: LocalCluster, helm: Helm, crds: None,
         "--set", "crds.enabled=false",
         "--set", f"metrics.port={metrics_port}", "--set", f"livenessProbe.port={health_port}",
         "--set", "operator.pollSeconds=1",
-        # On a real node: the operator and trainer images built here.
-        *cluster.profile.chart_values(),
+        # The operator and trainer images built here.
+        *(arg for value in demo_realnode.helm_values() for arg in ("--set", value)),
         "--wait", "--timeout", "120s")
     try:
         wait_for("the chart's operator to start",

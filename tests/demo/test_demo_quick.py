@@ -1,7 +1,12 @@
 """`scripts/demo.sh --quick` end to end against a cluster state directory of its own, then
 again up to its first warm start: the story's outcome is checked on the live cluster and in
-storage, not in the demo's printout; the second run (with --down) shows a re-run needs no
-cleaning up by hand."""
+storage, not in the demo's printout; then what the real node shows (the operator, server
+and Job pods run the images built here, the Service has endpoints, predictions went through
+its DNS name from a pod, trainer lines through `kubectl logs`); the second run (with --down)
+shows a re-run needs no cleaning up by hand, and `down` leaves the host as it was.
+
+`own_node`: the demo starts its own cluster, so scripts/test.sh runs it after the session
+cluster is down (one real node per machine)."""
 
 from __future__ import annotations
 
@@ -10,30 +15,32 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import readme
-from tests.nodeprofile import agent_only
 from warmstart.demo import manifests as m
+from warmstart.demo import realnode as demo_node
 from warmstart.demo.cli import NAMESPACE
 from warmstart_localcluster import cluster as localcluster
+from warmstart_localcluster import processes
+from warmstart_localcluster.realnode import containerd, network
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.slow, pytest.mark.cluster, pytest.mark.timeout(3600),
-    agent_only("the quick demo starts a cluster of its own, and a second real node cannot "
-               "run beside the session's (one per machine): the demo on a real node is "
-               "tests/localcluster/test_realnode_demo.py (WARMSTART_REALNODE=1, alone); "
-               "this node-agent demo runs in the default profile"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.own_node, pytest.mark.timeout(3600)]
 
 
 @pytest.fixture
-def state_dir(own_cluster_state: Path) -> Path:
-    return own_cluster_state
+def state_dir(own_cluster_state: Path) -> Iterator[Path]:
+    before = network.snapshot()
+    yield own_cluster_state
+    localcluster.down(own_cluster_state)
+    assert network.snapshot() == before
+    assert containerd.mounts_under(own_cluster_state) == []
+    assert processes.marked_pids(own_cluster_state) == []
 
 
 def run_demo(state_dir: Path, *args: str) -> str:
@@ -111,6 +118,30 @@ def assert_story_outcome(state_dir: Path) -> None:
     assert m.WEEK2 in curves and m.WEEK2_COLD in curves
 
 
+def images_of(info: localcluster.ClusterInfo, selector: str) -> set[str]:
+    """The images of the pods with that label, in any namespace."""
+    pods: dict[str, Any] = kubectl_json(info, "get", "pods", "-A", "-l", selector)
+    return {c["image"] for p in pods["items"] for c in p["spec"]["containers"]}
+
+
+def assert_real_node_shown(out: str, info: localcluster.ClusterInfo) -> None:
+    """What only a real node shows: the images built here ran, names and logs came through
+    the cluster's own Service DNS and log API."""
+    assert "(a real node: kubelet, containerd, runc)" in out
+    service = f"http://{m.DEPLOYMENT}.reviews.svc.cluster.local/v2/models/"
+    assert f"kubectl run {demo_node.PREDICT_POD}" in out and service in out, out[-4000:]
+    assert f"(log: kubectl logs -n reviews {m.WEEK1}-train-" in out, out[-4000:]
+    assert f"committed version {m.WEEK1}" in out, out[-4000:]
+    assert images_of(info, "app.kubernetes.io/component=operator") == {
+        demo_node.OPERATOR_IMAGE}
+    assert images_of(info, f"app={m.DEPLOYMENT}") == {demo_node.TRAINER_IMAGE}
+    jobs = kubectl_json(info, "get", "jobs")
+    assert {c["image"] for j in jobs["items"]
+            for c in j["spec"]["template"]["spec"]["containers"]} == {demo_node.TRAINER_IMAGE}
+    endpoints = kubectl_json(info, "get", "endpoints", m.DEPLOYMENT)
+    assert endpoints["subsets"][0]["addresses"], endpoints
+
+
 def run_readme_concepts(state_dir: Path) -> None:
     """The README's "after the demo" commands, verbatim, with kubectl and the CLI on PATH."""
     info = localcluster.ClusterInfo.load(state_dir)
@@ -143,6 +174,7 @@ def test_quick_demo_tells_the_story_and_runs_again(state_dir: Path) -> None:
     info = localcluster.ClusterInfo.load(state_dir)
     assert info.s3_secret_key not in out
     assert_story_outcome(state_dir)
+    assert_real_node_shown(out, info)
     run_readme_concepts(state_dir)
 
     # The re-run, through its first warm start (what depends on the earlier run's leftovers

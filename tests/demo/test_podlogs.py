@@ -1,10 +1,9 @@
-"""Picking trainer log lines to show, and following a pod's log file as it grows."""
+"""Picking trainer log lines to show, and following a pod's log through `kubectl logs`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from warmstart.demo.podlogs import LogFollower, pod_log_file, shown_line
+from warmstart.cli.errors import CliError
+from warmstart.demo.podlogs import KubectlLogs, shown_line
 
 PREFIX = "2026-11-27 10:16:49,752 INFO warmstart_trainer.train_loop: "
 
@@ -36,27 +35,46 @@ def test_long_lines_are_shortened() -> None:
     assert shown is not None and len(shown) == 150 and shown.endswith("...")
 
 
-def write_log(state: Path, pod: str, text: str, uid: str = "abcd1234") -> Path:
-    path = state / "pods" / f"ns_{pod}_{uid}" / "logs" / "trainer.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        handle.write(text)
-    return path
+class FakeKube:
+    """What KubectlLogs asks of Kube: `kubectl logs POD -n NS [--tail=N]`."""
+
+    namespace = "ns"
+
+    def __init__(self) -> None:
+        self.logs: dict[str, str] = {}
+        self.calls: list[tuple[str, ...]] = []
+
+    def kubectl(self, *args: str, timeout: float = 120) -> str:
+        self.calls.append(args)
+        pod = args[1]
+        if pod not in self.logs:
+            raise CliError(f'kubectl logs failed:\npods "{pod}" not found')
+        lines = self.logs[pod].splitlines(keepends=True)
+        tail = [a for a in args if a.startswith("--tail=")]
+        return "".join(lines[-int(tail[0].split("=")[1]):] if tail else lines)
 
 
-def test_follower_hands_out_each_complete_line_once(tmp_path: Path) -> None:
-    follower = LogFollower(tmp_path, "ns")
-    assert follower.new_lines("p-1") == []  # the pod has not run yet
-    write_log(tmp_path, "p-1", "one\ntw")
-    assert follower.new_lines("p-1") == ["one"]
+def test_follower_hands_out_each_line_once() -> None:
+    kube = FakeKube()
+    follower = KubectlLogs(kube)  # type: ignore[arg-type]
+    assert follower.new_lines("p-1") == []  # the pod has not started yet
+    kube.logs["p-1"] = "one\ntwo\n"
+    assert follower.new_lines("p-1") == ["one", "two"]
     assert follower.new_lines("p-1") == []
-    write_log(tmp_path, "p-1", "o\nthree\n")
-    assert follower.new_lines("p-1") == ["two", "three"]
+    kube.logs["p-1"] += "three\n"
+    assert follower.new_lines("p-1") == ["three"]
     assert follower.tail("p-1", 2) == ["two", "three"]
+    assert kube.calls[-1] == ("logs", "p-1", "-n", "ns", "--tail=2")
+    assert follower.hint("p-1") == "kubectl logs -n ns p-1"
 
 
-def test_log_file_of_another_pod_or_namespace_is_not_taken(tmp_path: Path) -> None:
-    write_log(tmp_path, "p-10", "x\n")
-    assert pod_log_file(tmp_path, "ns", "p-1") is None
-    assert pod_log_file(tmp_path, "other", "p-10") is None
-    assert pod_log_file(tmp_path, "ns", "p-10") is not None
+def test_a_pod_gone_or_restarted_shows_nothing_twice() -> None:
+    kube = FakeKube()
+    follower = KubectlLogs(kube)  # type: ignore[arg-type]
+    kube.logs["p-1"] = "a\nb\nc\n"
+    assert follower.new_lines("p-1") == ["a", "b", "c"]
+    del kube.logs["p-1"]
+    assert follower.new_lines("p-1") == []  # gone: nothing, and no error
+    kube.logs["p-1"] = "a\nb\nc\nd\n"
+    assert follower.new_lines("p-1") == ["d"]
+    assert follower.new_lines("p-2") == []  # another pod is followed on its own

@@ -1,22 +1,24 @@
-"""Bringing a cluster up and down leaves nothing behind, and bad set-ups say what to do.
+"""Bringing a cluster up again after a killed run leaves nothing behind, and bad set-ups
+say what to do.
 
-These start their own throwaway clusters (in a temporary state dir), separate from the
-session's shared one.
+The cluster test starts its own throwaway cluster (`own_node`: after the session's is
+down, the machine has room for one real node).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import TRAINER_IMAGE, processes_with
 from warmstart_localcluster import binaries, cluster, processes
 from warmstart_localcluster.errors import ClusterError
+from warmstart_localcluster.realnode import containerd, kubelet, network
 
 
 def _kubectl(info: cluster.ClusterInfo, *args: str) -> str:
@@ -24,12 +26,6 @@ def _kubectl(info: cluster.ClusterInfo, *args: str) -> str:
         [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout
-
-
-def _pod_pids(state: Path) -> list[int]:
-    # Pod processes carry the cluster marker too; the components are the ones we started.
-    return [pid for pid in processes.marked_pids(state)
-            if b"time.sleep" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def _wait(check: object, timeout: float = 60) -> None:
@@ -41,48 +37,36 @@ def _wait(check: object, timeout: float = 60) -> None:
     raise AssertionError("condition not reached")
 
 
-@pytest.mark.cluster
+@pytest.mark.own_node
 def test_a_killed_run_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
     state = tmp_path / "cluster"
+    token = f"sleeper-{uuid.uuid4().hex}"
+    host_before = network.snapshot()
     first = cluster.up(state, fresh=True)
     try:
-        _kubectl(first, "run", "sleeper", "--image=local", "--restart=Never", "--command",
-                 "--", "python", "-c", "import time; time.sleep(600)")
-        _wait(lambda: _pod_pids(state))
-        leftovers = processes.marked_pids(state)
-        assert len(leftovers) >= 6  # etcd, apiserver, controllers, S3, node agent, the pod
+        _kubectl(first, "run", "sleeper", f"--image={TRAINER_IMAGE}", "--restart=Never",
+                 "--command", "--", "python", "-c", f"import time; time.sleep(600)  # {token}")
+        _wait(lambda: processes_with(token), timeout=120)
+        leftovers = processes.marked_pids(state) + processes_with(token)
+        # etcd, apiserver, controllers, S3, containerd, kubelet, kube-proxy, scheduler, ...
+        assert len(leftovers) >= 9
     except BaseException:
         cluster.down(state)  # a failure before the "death" must not leave a cluster running
         raise
 
-    # The test run "dies" here without calling down(): the next run starts over cleanly.
+    # The test run "dies" here without calling down(): the next run starts over cleanly,
+    # the pod's process included.
     second = cluster.up(state, fresh=True)
     try:
         assert not any(processes.is_alive(pid) for pid in leftovers)
         assert "node/warmstart-node" in _kubectl(second, "get", "nodes", "-o", "name")
     finally:
         cluster.down(state)
+    # `down` leaves the host as it was before the first `up`.
     assert processes.marked_pids(state) == []
-
-
-@pytest.mark.cluster
-def test_pods_die_with_a_killed_node_agent(tmp_path: Path) -> None:
-    state = tmp_path / "cluster"
-    info = cluster.up(state, fresh=True)
-    try:
-        _kubectl(info, "run", "sleeper", "--image=local", "--restart=Never", "--command", "--",
-                 "python", "-c", "import time; time.sleep(600)")
-        _wait(lambda: _pod_pids(state))
-        (pod_pid,) = _pod_pids(state)
-        agent = [pid for pid in processes.marked_pids(state)
-                 if b"warmstart_localcluster.nodeagent" in
-                 Path(f"/proc/{pid}/cmdline").read_bytes()
-                 and b"shim" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        assert len(agent) == 1
-        os.kill(agent[0], signal.SIGKILL)
-        _wait(lambda: not processes.is_alive(pod_pid), timeout=10)
-    finally:
-        cluster.down(state)
+    assert network.snapshot() == host_before
+    assert containerd.mounts_under(state) == []
+    assert not any(Path("/sys/fs/cgroup").glob(f"*/{kubelet.CGROUP_ROOT.strip('/')}"))
 
 
 def test_pinned_port_in_use_is_a_clear_error(

@@ -1,9 +1,8 @@
-"""The opt-in real node: containerd, runc and the kubelet run pods from images built here.
+"""The real node: containerd, runc and the kubelet run pods from images built here.
 
-Opt-in (WARMSTART_REALNODE=1): needs root, scripts/ensure-host-packages.sh and
-scripts/build-images (the trainer image). The cluster is this module's own, in its own
-state dir, brought up once for the module; the last test takes it down and checks that
-the host is as it was before.
+On the session cluster, in a namespace of this module's own (per test worker). That `down`
+leaves the host as it was is checked where a test owns the cluster it stops
+(tests/localcluster/test_lifecycle.py, tests/test_readme.py, tests/demo).
 
 Nothing here sends a packet off the machine: that packets would be dropped is checked on
 the route tables only.
@@ -12,10 +11,9 @@ the route tables only.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,40 +21,30 @@ from typing import Any
 import pytest
 import yaml
 
-from tests import readme
-from tests.localcluster.realnode_gate import REALNODE
-from warmstart_localcluster import cluster, paths, processes
+from tests.conftest import TRAINER_IMAGE, LocalCluster
+from warmstart_localcluster import cluster as localcluster
+from warmstart_localcluster.cluster import ClusterInfo
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.realnode import containerd, kubelet, network, registry
+from warmstart_localcluster.realnode import network
 
-pytestmark = REALNODE
-
-TRAINER_IMAGE = "localhost/warmstart/trainer:dev"
-NS = "realnode-test"
+# Each test worker that runs one of these tests makes the module's namespace.
+NS = f"realnode-{uuid.uuid4().hex[:8]}"
 MEMORY_LIMIT = 256 * 1024 * 1024
 # A documentation address (TEST-NET-2): only looked up in route tables, never sent to.
 OFF_MACHINE = "198.51.100.7"
 
 
 @pytest.fixture(scope="module")
-def host_before() -> dict[str, list[str]]:
-    return network.snapshot()
-
-
-@pytest.fixture(scope="module")
-def node(host_before: dict[str, list[str]]) -> Iterator[cluster.ClusterInfo]:
-    if not registry.has(TRAINER_IMAGE):
-        pytest.fail("no trainer image in the local registry: run scripts/build-images first")
-    state = paths.cache_dir() / "realnode-test"
-    info = cluster.up(state, fresh=True, node="kubelet")
+def node(cluster: LocalCluster) -> Iterator[ClusterInfo]:
+    info = cluster.info
     kubectl(info, "create", "namespace", NS)
     wait_for(lambda: kubectl(info, "-n", NS, "get", "serviceaccount", "default",
                              check=False), "default service account")
     yield info
-    cluster.down(state)
+    kubectl(info, "delete", "namespace", NS, "--wait=false", check=False)
 
 
-def kubectl(info: cluster.ClusterInfo, *args: str, stdin: str | None = None,
+def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None,
             check: bool = True) -> str:
     result = subprocess.run(
         [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
@@ -77,11 +65,11 @@ def wait_for(check: Any, what: str, timeout: float = 180) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def apply(info: cluster.ClusterInfo, *docs: dict[str, Any]) -> None:
+def apply(info: ClusterInfo, *docs: dict[str, Any]) -> None:
     kubectl(info, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
 
 
-def pod_phase(info: cluster.ClusterInfo, name: str) -> str:
+def pod_phase(info: ClusterInfo, name: str) -> str:
     out = kubectl(info, "-n", NS, "get", "pod", name, "-o", "json", check=False)
     return str(json.loads(out)["status"].get("phase", "")) if out else ""
 
@@ -115,7 +103,7 @@ def secure_pod(name: str, script: str, labels: dict[str, str] | None = None,
     }
 
 
-def test_the_node_is_ready_at_the_api_servers_version(node: cluster.ClusterInfo) -> None:
+def test_the_node_is_ready_at_the_api_servers_version(node: ClusterInfo) -> None:
     got = json.loads(kubectl(node, "get", "node", node.node, "-o", "json"))
     ready = {c["type"]: c["status"] for c in got["status"]["conditions"]}["Ready"]
     assert ready == "True"
@@ -124,7 +112,7 @@ def test_the_node_is_ready_at_the_api_servers_version(node: cluster.ClusterInfo)
     assert got["status"]["addresses"][0]["address"] == network.NODE_IP
 
 
-def test_a_trainer_pod_runs_under_every_restriction(node: cluster.ClusterInfo) -> None:
+def test_a_trainer_pod_runs_under_every_restriction(node: ClusterInfo) -> None:
     script = (
         "echo uid=$(id -u); grep -E '^(CapEff|Seccomp):' /proc/self/status; "
         "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); "
@@ -149,9 +137,9 @@ def test_a_trainer_pod_runs_under_every_restriction(node: cluster.ClusterInfo) -
     assert lines["route"] == "0100F40A"
 
 
-def test_a_service_is_reached_by_its_dns_name_from_another_pod(
-    node: cluster.ClusterInfo,
-) -> None:
+@pytest.fixture(scope="module")
+def web(node: ClusterInfo) -> str:
+    """A web server pod behind the Service `web`, running; its pod IP."""
     apply(
         node,
         secure_pod("web", "cd /work && echo served > index.html && "
@@ -160,6 +148,14 @@ def test_a_service_is_reached_by_its_dns_name_from_another_pod(
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
          "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
     )
+    wait_for(lambda: pod_phase(node, "web") == "Running", "pod web", 300)
+    return str(json.loads(kubectl(node, "-n", NS, "get", "pod", "web", "-o", "json"))[
+        "status"]["podIP"])
+
+
+def test_a_service_is_reached_by_its_dns_name_from_another_pod(
+    node: ClusterInfo, web: str,
+) -> None:
     fetch = (
         "python -c \"import time, urllib.request\n"
         "for _ in range(60):\n"
@@ -174,9 +170,8 @@ def test_a_service_is_reached_by_its_dns_name_from_another_pod(
     assert log.strip().splitlines()[-1] == "served", log
 
 
-def test_packets_to_addresses_off_the_machine_are_dropped(node: cluster.ClusterInfo) -> None:
-    pod_ip = json.loads(kubectl(node, "-n", NS, "get", "pod", "web", "-o", "json"))[
-        "status"]["podIP"]
+def test_packets_to_addresses_off_the_machine_are_dropped(web: str) -> None:
+    pod_ip = web
     # What the kernel would do with a pod's packet to the outside, and with a host packet
     # to an unserved pod or Service address: drop it (route type blackhole).
     routed = subprocess.run(
@@ -195,34 +190,9 @@ def test_packets_to_addresses_off_the_machine_are_dropped(node: cluster.ClusterI
 
 
 def test_a_second_real_node_does_not_take_over_the_network(
-    node: cluster.ClusterInfo, tmp_path: Path
+    node: ClusterInfo, tmp_path: Path
 ) -> None:
     with pytest.raises(ClusterError, match="another real node"):
-        cluster.up(tmp_path / "second", node="kubelet")
+        localcluster.up(tmp_path / "second")
     assert network.owner() == node.state_dir
-    assert wait_for(lambda: "Running" in kubectl(node, "-n", NS, "get", "pod", "web"), "web")
-
-
-def test_down_leaves_nothing_behind(
-    node: cluster.ClusterInfo, host_before: dict[str, list[str]]
-) -> None:
-    state = Path(node.state_dir)
-    cluster.down(state)
-    assert network.snapshot() == host_before
-    assert containerd.mounts_under(state) == []
-    assert processes.marked_pids(state) == []
-    assert not any(Path("/sys/fs/cgroup").glob(f"*/{kubelet.CGROUP_ROOT.strip('/')}"))
-
-
-def test_the_readme_real_node_commands() -> None:
-    # After the module's cluster is down (the bridge and ranges are one per machine). The
-    # image builds are cached by their inputs, so this rebuilds nothing when they are fresh.
-    before = network.snapshot()
-    ran = readme.run_section(
-        "Real node (opt-in)",
-        {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        readme.REPO, timeout=3600,
-    )
-    assert "KUBECONFIG=/tmp/realnode/kubeconfig" in ran[2].stdout
-    assert network.snapshot() == before  # `down`, the section's last command, cleaned up
-    assert not Path("/sys/fs/cgroup/memory", kubelet.CGROUP_ROOT.strip("/")).exists()
+    test_the_node_is_ready_at_the_api_servers_version(node)  # and still serves

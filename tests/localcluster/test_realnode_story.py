@@ -1,7 +1,7 @@
-"""The product on the opt-in real node: the chart, the images and the warm-start story.
+"""The product as a platform team installs it: the chart, the images and the warm-start story.
 
-Opt-in (WARMSTART_REALNODE=1): needs root, scripts/ensure-host-packages.sh and
-scripts/build-images (the trainer and operator images). On a real-node cluster of its own:
+On the session cluster, in a namespace, release and bucket of its own (per test worker),
+with the images scripts/build-images made:
 the Helm chart installs the operator as a pod from the operator image; a tiny base is
 published (and signed) to the cluster's S3 server, which pods reach on the node's bridge
 address; a signing ModelLineage and a WarmStartJob train and sign a version in a Job pod
@@ -11,7 +11,7 @@ through the Service's DNS name; `kubectl logs` shows what the operator and the t
 said, and the operator's metrics come through the chart's Service. Beside it, a WarmStartJob
 naming an image that no registry has ends Failed with the pull named. A candidate whose
 weights were altered in storage, pinned, never gets ready on the kubelet and is rolled back
-to week1 (realnode_rollback.py). Then `down` leaves the host as it was. The chart sets the
+to week1 (realnode_rollback.py). The chart sets the
 operator's image-pull grace to 15 s (operator.imagePullGraceSeconds; 120 s by default) so
 the bad-input run ends quickly.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,45 +30,33 @@ import pytest
 import yaml
 
 from tests.conftest import LocalCluster, wait_for
-from tests.localcluster.realnode_gate import REALNODE
 from tests.localcluster.realnode_rollback import roll_back_a_version_that_cannot_start
 from tests.operator.kit import Api, TinyLineage, jsonl, lineage_manifest, s3_secret, wsj_manifest
 from tests.trainer.support import LABELS, make_tiny_base, sentiment_rows
 from warmstart import record, signing
 from warmstart.demo import realnode as demo_realnode
 from warmstart.storage import S3Settings, Storage
-from warmstart_localcluster import cluster, paths, processes
-from warmstart_localcluster.realnode import containerd, network, registry
-
-pytestmark = REALNODE
+from warmstart_localcluster import processes
+from warmstart_localcluster.realnode import network
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER_IMAGE = demo_realnode.TRAINER_IMAGE
 # Never built: its registry would be this machine's own localhost, where none listens.
 MISSING_IMAGE = "localhost/warmstart/missing:dev"
 OPERATOR_IMAGE = "localhost/warmstart/operator:dev"
-NS = "story"
-RELEASE = "warmstart"
+# Per test worker (each imports the module): the session cluster is shared. The release's
+# name holds the chart's, so its objects are named after the release alone.
+_RUN = uuid.uuid4().hex[:6]
+NS = f"story-{_RUN}"
+RELEASE = f"warmstart-{_RUN}"
 SERVER = "reviews-server"
-BUCKET = "story"
+BUCKET = f"story-{_RUN}"
 
 
 @pytest.fixture(scope="module")
-def host_before() -> dict[str, list[str]]:
-    return network.snapshot()
-
-
-@pytest.fixture(scope="module")
-def node(host_before: dict[str, list[str]]) -> Iterator[LocalCluster]:
-    if set(registry.pushed()) != set(registry.PROJECT_IMAGES):
-        pytest.fail(f"images missing from the local registry (have {registry.pushed()}): "
-                    "run scripts/build-images")
-    state = paths.cache_dir() / "realnode-story"
-    info = cluster.up(state, fresh=True, node="kubelet")
-    try:
-        yield LocalCluster(info)
-    finally:
-        cluster.down(state)
+def node(cluster: LocalCluster, crds: None) -> Iterator[LocalCluster]:
+    yield cluster
+    cluster.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def apply(node: LocalCluster, *docs: dict[str, Any]) -> None:
@@ -95,6 +84,9 @@ def install_chart(node: LocalCluster) -> None:
         "operator.trainer.allowedImages": "{localhost/warmstart/}",
         "operator.maxActivePerLineage": "3",
         "watchNamespaces": f"{{{NS}}}",
+        # The session cluster's CRDs are kubectl's (the `crds` fixture): Helm would refuse
+        # to adopt them.
+        "crds.enabled": "false",
     }
     sets = [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
     done = helm(node, "install", RELEASE, str(REPO / "charts" / "warmstart"), *sets,
@@ -232,7 +224,7 @@ def logs(node: LocalCluster, *selector: str) -> str:
 
 def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path) -> None:
     install_chart(node)
-    operator = "deployment/warmstart"
+    operator = f"deployment/{RELEASE}"
     wait_for("the operator pod to say it started",
              lambda: "warmstart operator started" in logs(node, operator), timeout=120)
     operator_pod = json.loads(node.kubectl(
@@ -324,12 +316,3 @@ def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path)
                  "--timeout=100s", timeout=120)
     done = helm(node, "uninstall", RELEASE, "--wait", "--timeout", "120s")
     assert done.returncode == 0, (done.stdout, done.stderr)
-
-
-def test_down_leaves_nothing_behind(node: LocalCluster,
-                                    host_before: dict[str, list[str]]) -> None:
-    state = node.state_dir
-    cluster.down(state)
-    assert network.snapshot() == host_before
-    assert containerd.mounts_under(state) == []
-    assert processes.marked_pids(state) == []

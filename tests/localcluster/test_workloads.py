@@ -1,24 +1,18 @@
-"""The local control plane drives real Jobs, Deployments and RBAC through its node (the node
-agent, or a real node with WARMSTART_TEST_NODE=kubelet: tests/nodeprofile.py)."""
+"""The local cluster drives real Jobs, Deployments and RBAC through its real node: kubelet,
+containerd and runc run the trainer image built here."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from tests.conftest import LocalCluster, wait_for
-from tests.nodeprofile import NodeProfile
-
-
-@pytest.fixture
-def node(cluster: LocalCluster) -> NodeProfile:
-    return cluster.profile
+from tests.conftest import TRAINER_IMAGE, LocalCluster, processes_with, wait_for
+from warmstart_localcluster.realnode import network
 
 
 def job(name: str, script: str, image: str, **pod_extra: Any) -> dict[str, Any]:
@@ -56,13 +50,13 @@ def job_pods(core: client.CoreV1Api, ns: str, name: str) -> list[client.V1Pod]:
 
 
 def test_job_succeeds_and_termination_message_is_readable(
-    kube: client.ApiClient, namespace: str, node: NodeProfile
+    kube: client.ApiClient, namespace: str
 ) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
     script = (
         "import json; open('/dev/termination-log','w').write(json.dumps({'answer': 42}))"
     )
-    batch.create_namespaced_job(namespace, job("hello", script, node.image("python:3.11-slim")))
+    batch.create_namespaced_job(namespace, job("hello", script, TRAINER_IMAGE))
     assert wait_for("job to finish", lambda: job_condition(batch, namespace, "hello")) == (
         "Complete"
     )
@@ -74,11 +68,11 @@ def test_job_succeeds_and_termination_message_is_readable(
     assert pod.status.phase == "Succeeded"
 
 
-def test_failing_pod_fails_its_job_with_exit_code(kube: client.ApiClient, namespace: str,
-                                                  node: NodeProfile) -> None:
+def test_failing_pod_fails_its_job_with_exit_code(kube: client.ApiClient, namespace: str
+) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
     batch.create_namespaced_job(namespace, job("boom", "import sys; sys.exit(3)",
-                                               node.image("python:3.11-slim")))
+                                               TRAINER_IMAGE))
     assert wait_for("job to fail", lambda: job_condition(batch, namespace, "boom")) == "Failed"
     (pod,) = job_pods(core, namespace, "boom")
     terminated = pod.status.container_statuses[0].state.terminated
@@ -88,7 +82,7 @@ def test_failing_pod_fails_its_job_with_exit_code(kube: client.ApiClient, namesp
 
 
 def test_env_from_secret_and_configmap_volume_and_readonly_root(
-    kube: client.ApiClient, namespace: str, node: NodeProfile
+    kube: client.ApiClient, namespace: str
 ) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
     core.create_namespaced_secret(namespace, {"metadata": {"name": "creds"},
@@ -110,7 +104,7 @@ out = {'token': os.environ['TOKEN'], 'epochs': spec['epochs'], 'root': root,
 open('/dev/termination-log', 'w').write(json.dumps(out))
 """
     manifest = job(
-        "envs", script, node.image("python:3.11-slim"),
+        "envs", script, TRAINER_IMAGE,
         volumes=[{"name": "cfg", "configMap": {"name": "cfg"}},
                  {"name": "scratch", "emptyDir": {}}],
     )
@@ -137,15 +131,15 @@ open('/dev/termination-log', 'w').write(json.dumps(out))
     assert result["scratch"] == "ok"
     assert result["pod"] == pod.metadata.name
     assert result["ip"] == pod.status.pod_ip
-    assert ipaddress.ip_address(result["ip"]) in node.pod_network, result["ip"]
-    assert result["ip"] != node.host_ip
+    assert ipaddress.ip_address(result["ip"]) in ipaddress.IPv4Network(network.POD_SUBNET)
+    assert result["ip"] != network.NODE_IP
 
 
 def test_missing_secret_keeps_pod_waiting_with_reason(
-    kube: client.ApiClient, namespace: str, node: NodeProfile
+    kube: client.ApiClient, namespace: str
 ) -> None:
     batch, core = client.BatchV1Api(kube), client.CoreV1Api(kube)
-    manifest = job("nosecret", "print('never')", node.image("python:3.11-slim"))
+    manifest = job("nosecret", "print('never')", TRAINER_IMAGE)
     manifest["spec"]["template"]["spec"]["containers"][0]["env"] = [
         {"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
     batch.create_namespaced_job(namespace, manifest)
@@ -210,11 +204,11 @@ def deployment_condition(apps: client.AppsV1Api, ns: str, name: str, kind: str) 
 
 
 def test_deployment_with_readiness_probe_becomes_available(
-    kube: client.ApiClient, namespace: str, node: NodeProfile
+    kube: client.ApiClient, namespace: str
 ) -> None:
     apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
     apps.create_namespaced_deployment(namespace, deployment("web", SERVER.format(ready="True"),
-                                                           node.image()))
+                                                           TRAINER_IMAGE))
 
     def available() -> bool:
         cond = deployment_condition(apps, namespace, "web", "Available")
@@ -233,11 +227,11 @@ def test_deployment_with_readiness_probe_becomes_available(
 
 
 def test_deployment_never_ready_reports_progress_deadline_exceeded(
-    kube: client.ApiClient, namespace: str, node: NodeProfile
+    kube: client.ApiClient, namespace: str
 ) -> None:
     apps = client.AppsV1Api(kube)
     apps.create_namespaced_deployment(
-        namespace, deployment("stuck", SERVER.format(ready="False"), node.image(),
+        namespace, deployment("stuck", SERVER.format(ready="False"), TRAINER_IMAGE,
                               progress_deadline=8)
     )
 
@@ -273,8 +267,8 @@ open('/dev/termination-log', 'w').write(json.dumps(out))
 """
 
 
-def test_service_account_rbac_is_enforced(kube: client.ApiClient, namespace: str,
-                                           node: NodeProfile) -> None:
+def test_service_account_rbac_is_enforced(kube: client.ApiClient, namespace: str
+) -> None:
     core, rbac, batch = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube), \
         client.BatchV1Api(kube)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
@@ -288,7 +282,7 @@ def test_service_account_rbac_is_enforced(kube: client.ApiClient, namespace: str
                     "name": "read-configmaps"},
         "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
     })
-    batch.create_namespaced_job(namespace, job("rbac", RBAC_SCRIPT, node.image("python:3.11-slim"),
+    batch.create_namespaced_job(namespace, job("rbac", RBAC_SCRIPT, TRAINER_IMAGE,
                                                serviceAccountName="reader"))
     assert wait_for("job to finish", lambda: job_condition(batch, namespace, "rbac")) == (
         "Complete"
@@ -305,30 +299,16 @@ def test_kubectl_lists_nodes_and_pods(cluster: LocalCluster) -> None:
     assert json.loads(version)["serverVersion"]["gitVersion"] == "v1.34.4"
 
 
-def processes_with(token: str) -> list[int]:
-    """The machine's processes whose command line contains token. A real node's container
-    processes are in a PID namespace of their own, but this machine's /proc shows them."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and token.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue  # gone meanwhile
-    return found
-
-
 @pytest.mark.parametrize("policy", ["Never"])
 def test_deleting_a_running_pod_stops_its_process(
-    kube: client.ApiClient, namespace: str, cluster: LocalCluster, policy: str,
-    node: NodeProfile,
+    kube: client.ApiClient, namespace: str, cluster: LocalCluster, policy: str
 ) -> None:
     core = client.CoreV1Api(kube)
     token = f"sleeper-{uuid.uuid4().hex}"
     core.create_namespaced_pod(namespace, {
         "metadata": {"name": "sleeper"},
         "spec": {"restartPolicy": policy, "terminationGracePeriodSeconds": 2, "containers": [{
-            "name": "main", "image": node.image(),
+            "name": "main", "image": TRAINER_IMAGE,
             "command": ["python", "-c", "import time, os; print(os.getpid(), flush=True); "
                         f"time.sleep(600)  # {token}"],
         }]},

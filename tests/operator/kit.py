@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.conftest import LocalCluster, wait_for
+from tests.conftest import TRAINER_IMAGE, LocalCluster, wait_for
 from tests.trainer.support import LABELS
 from warmstart.storage import Storage
 from warmstart_localcluster.ports import free_ports
@@ -45,8 +45,8 @@ class OperatorProcess:
             "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
             "WARMSTART_POLL_SECONDS": "1",
             "WARMSTART_LINEAGE_GRACE_SECONDS": "3",
-            # The trainer from this venv (node agent) or from the trainer image (real node).
-            **self.cluster.profile.operator_env(),
+            # Its trainer Jobs run the trainer image built here, as the chart's operator's do.
+            "WARMSTART_TRAINER_IMAGE": TRAINER_IMAGE,
             MARKER_ENV: str(self.cluster.state_dir),
             **self.extra_env,
         }
@@ -157,10 +157,9 @@ def wsj_manifest(name: str, lineage: TinyLineage, window: str, parent: str = "se
 
 
 def server_deployment(name: str, lineage: str = "reviews",
-                      image: str = "warmstart-trainer") -> dict[str, Any]:
+                      image: str = TRAINER_IMAGE) -> dict[str, Any]:
     """The user's serving Deployment: the model server, told which version to load by the
-    two env vars the operator owns; the label hands it to `lineage` (the opt-in). `image`:
-    `cluster.profile.image(...)` (the node agent ignores it; a real node runs it)."""
+    two env vars the operator owns; the label hands it to `lineage` (the opt-in)."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -296,7 +295,7 @@ def serve_reviews(api: Api, tiny_lineage: TinyLineage, **spec: Any) -> None:
     """Secret, serving Deployment and lineage `reviews`, once its base is registered."""
     api.s3_secret()
     api.apps.create_namespaced_deployment(api.ns, server_deployment(
-        "reviews-server", image=api.cluster.profile.image("warmstart-trainer")))
+        "reviews-server", image=TRAINER_IMAGE))
     api.create("modellineages", lineage_manifest("reviews", tiny_lineage,
                                                  serving="reviews-server", **spec))
     # The base (a bare encoder: nothing to serve yet) is registered as version 0.

@@ -28,8 +28,7 @@ def test_killed_at_every_phase_boundary(
     tiny_lineage: kit.TinyLineage, tmp_path: Path,
 ) -> None:
     api.s3_secret()
-    api.apps.create_namespaced_deployment(namespace, kit.server_deployment(
-        "reviews-server", image=cluster.profile.image("warmstart-trainer")))
+    api.apps.create_namespaced_deployment(namespace, kit.server_deployment("reviews-server"))
     op = kit.OperatorProcess(cluster, namespace, tmp_path / "operator.log")
     crashes = []
     try:

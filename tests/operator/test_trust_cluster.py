@@ -21,8 +21,7 @@ def test_the_operator_acts_only_on_what_was_handed_to_it(
         namespace: str, api: kit.Api, operator: kit.OperatorProcess,
         tiny_lineage: kit.TinyLineage) -> None:
     api.s3_secret()
-    unlabelled = kit.server_deployment(
-        "web", image=api.cluster.profile.image("warmstart-trainer"))
+    unlabelled = kit.server_deployment("web")
     del unlabelled["metadata"]["labels"]
     api.apps.create_namespaced_deployment(namespace, unlabelled)
     # Pinned to the base so that there is something to roll out without training first.

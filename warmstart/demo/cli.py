@@ -15,12 +15,12 @@ from pathlib import Path
 
 from warmstart.cli.errors import CliError
 from warmstart.cli.kube import Kube, KubeOptions
-from warmstart.demo import install, realnode, setup
+from warmstart.demo import install, setup
 from warmstart.demo import manifests as m
 from warmstart.demo.console import Console, elapsed
 from warmstart.demo.errors import DemoError
 from warmstart.demo.plan import FULL, QUICK, Plan
-from warmstart.demo.podlogs import LogFollower
+from warmstart.demo.podlogs import KubectlLogs
 from warmstart.demo.story import Story, cli_command
 from warmstart.demo.watch import JobWatcher
 from warmstart_localcluster import cluster as localcluster
@@ -41,10 +41,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="tiny data windows and 1-2 epochs (a few minutes; for CI)")
     parser.add_argument("--down", action="store_true",
                         help="stop the local cluster at the end instead of leaving it up")
-    parser.add_argument("--node", choices=realnode.NODE_CHOICES, default="agent",
-                        help="agent: pods as local processes (default); kubelet: a real node "
-                        "(root; images from scripts/build-images), the prediction through the "
-                        "serving Service's DNS name and logs through `kubectl logs`")
     parser.add_argument("--stop-after", type=int, choices=range(1, 6), metavar="STEP",
                         help="stop after story step STEP (1-5; default: the whole story), "
                         "e.g. 2 to see one warm start without the rest")
@@ -59,12 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     state_dir: Path = (args.state_dir or paths.default_state_dir()).resolve()
     plan = QUICK if args.quick else FULL
     console = Console()
-    real_node = args.node == "kubelet"
     try:
-        run(plan, state_dir, console, node=args.node, stop_after=args.stop_after)
+        run(plan, state_dir, console, stop_after=args.stop_after)
     except (DemoError, CliError) as exc:
         console.raw(f"\ndemo failed: {exc}")
-        console.raw(f"operator log: {install.log_hint(state_dir, real_node)}")
+        console.raw(f"operator log: {install.log_hint(state_dir)}")
         _finish(state_dir, console, down=args.down, failed=True)
         return 1
     except KeyboardInterrupt:
@@ -75,13 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent",
-        stop_after: int | None = None) -> None:
+def run(plan: Plan, state_dir: Path, console: Console, stop_after: int | None = None) -> None:
     started = time.monotonic()
-    real_node = node == "kubelet"
     console.raw(f"warmstart demo ({plan.describe()})")
     console.title("0. Set-up: local cluster, CRDs, operator, base model, data")
-    info = setup.start_cluster(state_dir, console, node)
+    info = setup.start_cluster(state_dir, console)
     kube = Kube.connect(KubeOptions(kubeconfig=info.kubeconfig, namespace=NAMESPACE),
                         kubectl_path=info.kubectl, field_manager=FIELD_MANAGER)
     try:
@@ -92,8 +85,7 @@ def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent",
         # The operator first: it releases its finalizers on the objects of an earlier run
         # while their namespace is deleted.
         install.install_crds(kube, console)
-        install.install_operator(kube, state_dir, info.helm, console,
-                                 realnode.helm_values() if real_node else ())
+        install.install_operator(kube, state_dir, info.helm, console)
         setup.reset_namespace(kube, console)
         setup.ensure_bucket(store, m.bucket_of(versions_uri))
         base_key = base_uri[len(versions_uri):] if base_uri.startswith(versions_uri) else None
@@ -105,10 +97,8 @@ def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent",
         setup.publish_base(s3_env, base_uri, m.LINEAGE, console)
         setup.upload_windows(store, datasets_uri, plan, console)
 
-        logs = realnode.KubectlLogs(kube) if real_node else LogFollower(state_dir, NAMESPACE)
-        watcher = JobWatcher(kube, logs, console)
-        story = Story(kube, console, watcher, store, plan, s3_env,
-                      output_dir=state_dir / "demo", real_node=real_node)
+        watcher = JobWatcher(kube, KubectlLogs(kube), console)
+        story = Story(kube, console, watcher, store, plan, s3_env, output_dir=state_dir / "demo")
         steps = (story.lineage_and_serving, story.week1, story.week2, story.mislabelled,
                  story.rollback, lambda: story.lineage_record(cli_command()))
         for step in steps[:stop_after]:
@@ -119,7 +109,6 @@ def run(plan: Plan, state_dir: Path, console: Console, node: str = "agent",
             console.detail(line)
         story.results["seconds"] = round(time.monotonic() - started, 1)
         story.results["plan"] = plan.name
-        story.results["node"] = node
         summary = state_dir / "demo" / "summary.json"
         summary.write_text(json.dumps(story.results, indent=2, sort_keys=True) + "\n")
         console.say(f"results as JSON: {summary}")
@@ -151,9 +140,7 @@ def _finish(state_dir: Path, console: Console, *, down: bool, failed: bool) -> N
         f"kubectl get events -n {NAMESPACE} --sort-by=.lastTimestamp",
         f"warmstart lineage tree {m.LINEAGE} -n {NAMESPACE}",
         f"warmstart rollback {m.LINEAGE} -n {NAMESPACE}          # or edit pinnedVersion",
-        (f"kubectl logs -n {NAMESPACE} POD                        # a pod's log"
-         if realnode.is_real_node(state_dir) else
-         f"{cluster_cmd} logs {NAMESPACE} POD                     # a pod's log"),
+        f"kubectl logs -n {NAMESPACE} POD                        # a pod's log",
         f"{cluster_cmd} down                                     # stop everything",
     ):
         console.raw(f"  {line}")

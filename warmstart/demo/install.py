@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from warmstart.cli.kube import Kube, wait_until
+from warmstart.demo import realnode
 from warmstart.demo.console import Console
 from warmstart.demo.errors import DemoError
 from warmstart.demo.manifests import REPO
@@ -55,24 +56,21 @@ def _helm_mode() -> bool:
     return os.environ.get(MODE_ENV, "helm") != "process" and (CHART / "Chart.yaml").is_file()
 
 
-def install_operator(kube: Kube, state_dir: Path, helm: str, console: Console,
-                     extra_values: Sequence[str] = ()) -> None:
-    """Runs the operator for the demo's namespace; ``extra_values`` go to the chart (the
-    real node's images)."""
-    if _helm_mode() or extra_values:
+def install_operator(kube: Kube, state_dir: Path, helm: str, console: Console) -> None:
+    """Runs the operator for the demo's namespace, its trainer Jobs from the trainer image
+    built here."""
+    if _helm_mode():
         if stop_previous(state_dir.resolve()):
             console.say("stopped the operator process an earlier run started")
-        _install_with_helm(kube, helm, console, extra_values)
+        _install_with_helm(kube, helm, console, realnode.helm_values())
     else:
         _run_as_process(kube, state_dir, console)
 
 
-def log_hint(state_dir: Path, real_node: bool = False) -> str:
+def log_hint(state_dir: Path) -> str:
     """Where to read the operator's log."""
-    if real_node:
-        return f"kubectl logs -n {OPERATOR_NAMESPACE} deployment/{RELEASE}"
     if _helm_mode():
-        return f"warmstart-cluster logs {OPERATOR_NAMESPACE} POD (the {RELEASE}-... pod)"
+        return f"kubectl logs -n {OPERATOR_NAMESPACE} deployment/{RELEASE}"
     return str(state_dir / "logs" / f"{OPERATOR_NAME}.log")
 
 
@@ -153,8 +151,8 @@ def _run_as_process(kube: Kube, state_dir: Path, console: Console) -> None:
         "WARMSTART_METRICS_ADDRESS": "127.0.0.1",
         # Look at a running training every second (default 5): the demo waits on it.
         "WARMSTART_POLL_SECONDS": "1",
-        # Pods run as local processes in this environment, so the trainer is this Python.
-        "WARMSTART_TRAINER_COMMAND": f"{sys.executable} -m warmstart_trainer",
+        # Its trainer Jobs run the trainer image, as the chart's operator's do.
+        "WARMSTART_TRAINER_IMAGE": realnode.TRAINER_IMAGE,
     }
     argv = [sys.executable, "-m", "warmstart_operator", "-n", kube.namespace]
     console.command(f"python -m warmstart_operator -n {kube.namespace}   "

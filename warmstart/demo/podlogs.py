@@ -1,16 +1,12 @@
-"""Following a pod's log on the local node, and picking the lines worth showing.
-
-The local node agent has no kubelet log API: it writes each container's output to
-``<state>/pods/<namespace>_<pod>_<uid>/logs/<container>.log``, the file `warmstart-cluster
-logs` prints. The demo reads the same file incrementally instead of starting that command
-every second.
-"""
+"""Following a pod's log through `kubectl logs` (the kubelet's log API), and picking the
+lines worth showing."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+
+from warmstart.cli.errors import CliError
+from warmstart.cli.kube import Kube
 
 # "2024-06-01 10:00:00,123 INFO warmstart_trainer.train_loop: step 3/75 epoch ..." -> the
 # message after the logger name.
@@ -47,44 +43,28 @@ def shown_line(line: str) -> str | None:
     return message
 
 
-def pod_log_file(state_dir: Path, namespace: str, pod: str) -> Path | None:
-    """The newest log file of ``pod`` (one container per pod in the demo), if it ran here."""
-    found = sorted(
-        state_dir.glob(f"pods/{namespace}_{pod}_*/logs/*.log"), key=lambda p: p.stat().st_mtime
-    )
-    return found[-1] if found else None
+class KubectlLogs:
+    """A pod's log through `kubectl logs`: the lines it gained since the last call."""
 
-
-@dataclass
-class LogFollower:
-    """Hands out the lines a pod's log gained since the last call."""
-
-    state_dir: Path
-    namespace: str
-    _offsets: dict[str, int] = field(default_factory=dict)
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self._seen: dict[str, int] = {}
 
     def hint(self, pod: str) -> str:
-        """The command that prints the pod's whole log."""
-        return f"warmstart-cluster logs {self.namespace} {pod}"
+        return f"kubectl logs -n {self.kube.namespace} {pod}"
+
+    def _lines(self, pod: str, *args: str) -> list[str]:
+        try:
+            return self.kube.kubectl("logs", pod, "-n", self.kube.namespace, *args,
+                                     timeout=60).splitlines()
+        except CliError:
+            return []  # not started yet, or gone: nothing to show this time
 
     def new_lines(self, pod: str) -> list[str]:
-        path = pod_log_file(self.state_dir, self.namespace, pod)
-        if path is None:
-            return []
-        offset = self._offsets.get(pod, 0)
-        try:
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-        except OSError:
-            return []
-        # Keep a partial last line for the next call: the trainer may be mid-write.
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self._offsets[pod] = offset + len(complete)
-        return complete.decode("utf-8", errors="replace").splitlines()
+        lines = self._lines(pod)
+        seen = self._seen.get(pod, 0)
+        self._seen[pod] = max(seen, len(lines))
+        return lines[seen:]
 
     def tail(self, pod: str, count: int = 20) -> list[str]:
-        path = pod_log_file(self.state_dir, self.namespace, pod)
-        if path is None:
-            return []
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-count:]
+        return self._lines(pod, f"--tail={count}")

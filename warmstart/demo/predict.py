@@ -1,11 +1,9 @@
-"""A prediction request to a serving pod, over the Open Inference Protocol (v2) the model
-server speaks, the way a client inside the cluster would send it."""
+"""A prediction request over the Open Inference Protocol (v2) the model server speaks: its
+body and the parsed answer (realnode.predict_via_service sends it from a pod)."""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +14,6 @@ SAMPLES = (
     "Tedious, predictable and at least forty minutes too long.",
     "The plot is thin, but the performances carry it.",
 )
-PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -49,18 +46,3 @@ def parse_response(texts: tuple[str, ...], body: dict[str, Any]) -> tuple[str, l
         for text, label, row in zip(texts, labels, rows, strict=True)
     ]
     return str(body.get("model_version")), predictions
-
-
-def predict(pod_ip: str, model: str, texts: tuple[str, ...] = SAMPLES) -> tuple[str, list[
-        Prediction]]:
-    url = f"http://{pod_ip}:{PORT}/v2/models/{model}/infer"
-    req = urllib.request.Request(
-        url, data=json.dumps(request_body(texts)).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - http:// only
-            body: dict[str, Any] = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DemoError(f"the prediction request to {url} failed: {exc}") from None
-    return parse_response(texts, body)

@@ -1,5 +1,4 @@
-"""The demo on the opt-in real node (`scripts/demo.sh --node kubelet`): what differs from
-the node agent's run, and only that.
+"""What the demo's cluster runs: the images built here, and how a client reaches them.
 
 The kubelet runs the images scripts/build-images made and pushed to the local registry
 (pulled into the node's containerd at `warmstart-cluster up`, pullPolicy IfNotPresent), so
@@ -14,18 +13,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from warmstart.cli.errors import CliError
 from warmstart.cli.kube import Kube, wait_until
 from warmstart.demo import manifests as m
 from warmstart.demo import predict as p
 from warmstart.demo.errors import DemoError
-from warmstart_localcluster import realnode
 from warmstart_localcluster.realnode import registry
 
-NODE_CHOICES = ("agent", "kubelet")
 REPOSITORY = "localhost/warmstart"
 TRAINER_IMAGE = f"{REPOSITORY}/trainer:dev"
 OPERATOR_IMAGE = f"{REPOSITORY}/operator:dev"
@@ -37,11 +32,6 @@ SERVICE_PORT = 80
 # A pod's start (the trainer image's Python) and a first answer on a busy 2-core machine.
 PREDICT_TIMEOUT = 300
 _ANSWER = "ANSWER "
-
-
-def is_real_node(state_dir: Path) -> bool:
-    """The cluster at state_dir runs a real node (its marker stays while it is up)."""
-    return (state_dir / realnode.MARKER).exists()
 
 
 def check_images() -> None:
@@ -159,32 +149,3 @@ def predict_via_service(kube: Kube, model: str, texts: tuple[str, ...] = p.SAMPL
     except ValueError:
         raise DemoError(f"unexpected answer from the model server: {answers[-1][:300]}") from None
     return p.parse_response(texts, body)
-
-
-class KubectlLogs:
-    """A pod's log through `kubectl logs` (the kubelet's log API): the lines it gained
-    since the last call, as podlogs.LogFollower hands them out on the node agent."""
-
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-        self._seen: dict[str, int] = {}
-
-    def hint(self, pod: str) -> str:
-        return f"kubectl logs -n {self.kube.namespace} {pod}"
-
-    def _lines(self, pod: str, *args: str) -> list[str]:
-        try:
-            return self.kube.kubectl("logs", pod, "-n", self.kube.namespace, *args,
-                                     timeout=60).splitlines()
-        except CliError:
-            return []  # not started yet, or gone: nothing to show this time
-
-    def new_lines(self, pod: str) -> list[str]:
-        lines = self._lines(pod)
-        seen = self._seen.get(pod, 0)
-        self._seen[pod] = max(seen, len(lines))
-        return lines[seen:]
-
-    def tail(self, pod: str, count: int = 20) -> list[str]:
-        return self._lines(pod, f"--tail={count}")
-

@@ -61,23 +61,14 @@ def _drop_unsigned_base(store: Storage, base_uri: str, key_file: Path, console: 
         store.delete_prefix(base_uri)
 
 
-def start_cluster(state_dir: Path, console: Console,
-                  node: str = "agent") -> localcluster.ClusterInfo:
+def start_cluster(state_dir: Path, console: Console) -> localcluster.ClusterInfo:
+    realnode.check_images()
     running = localcluster.status(state_dir.resolve())
-    if node == "kubelet":
-        realnode.check_images()
-    if running and realnode.is_real_node(state_dir) != (node == "kubelet"):
-        kind = "a real node" if node == "agent" else "the node agent"
-        raise DemoError(f"the cluster running at {state_dir} has {kind}: stop it first "
-                        f"(warmstart-cluster --state-dir {state_dir} down) or pass another "
-                        "--state-dir")
-    console.say(
-        f"local cluster: {'reusing the one' if running else 'starting one'} at {state_dir}"
-        + (" (a real node: kubelet, containerd, runc)" if node == "kubelet" else "")
-    )
+    console.say(f"local cluster: {'reusing the one' if running else 'starting one'} at "
+                f"{state_dir} (a real node: kubelet, containerd, runc)")
     try:
         # Without `fresh`, a running cluster is returned as is.
-        return localcluster.up(state_dir, node=node)
+        return localcluster.up(state_dir)
     except (ClusterError, RuntimeError) as exc:
         raise DemoError(f"the local cluster did not start: {exc}") from None
 

@@ -22,7 +22,6 @@ from warmstart.demo.compare import RunResult, comparison
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
 from warmstart.demo.plan import Plan
-from warmstart.demo.predict import predict
 from warmstart.demo.watch import MODEL_VERSION_ANNOTATION, JobWatcher, wait_for_serving
 from warmstart.storage import Storage, StorageError
 
@@ -49,7 +48,6 @@ class Story:
     results: dict[str, Any] = field(default_factory=dict)
     signing_key: Path = field(default_factory=setup.signing_key_file)
     # On a real node (kubelet): the images built here, and predictions through the Service.
-    real_node: bool = False
     _replays: Sequence[str] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
@@ -80,21 +78,15 @@ class Story:
 
     def _deployment_doc(self) -> dict[str, Any]:
         doc = m.load(m.DEPLOYMENT_EXAMPLE)
-        return realnode.serving_deployment(doc) if self.real_node else doc
+        return realnode.serving_deployment(doc)
 
-    def _show_prediction(self, pod: Any) -> None:
-        ip = pod.status.pod_ip
-        if self.real_node:
-            # From a pod, through the Service's DNS name, as a client in the cluster would.
-            self.console.command(f"kubectl run {realnode.PREDICT_POD} --image="
-                                 f"{realnode.TRAINER_IMAGE} --restart=Never -- python -c "
-                                 "'<POST {\"inputs\": [{\"name\": \"text\", ...}]} to "
-                                 f"{realnode.service_url(self.kube.namespace, MODEL_NAME)}>'")
-            version, predictions = realnode.predict_via_service(self.kube, MODEL_NAME)
-        else:
-            self.console.command(f"curl -s http://{ip}:8080/v2/models/{MODEL_NAME}/infer "
-                                 "-d '{\"inputs\": [{\"name\": \"text\", ...}]}'")
-            version, predictions = predict(ip, MODEL_NAME)
+    def _show_prediction(self) -> None:
+        # From a pod, through the Service's DNS name, as a client in the cluster would.
+        self.console.command(f"kubectl run {realnode.PREDICT_POD} --image="
+                             f"{realnode.TRAINER_IMAGE} --restart=Never -- python -c "
+                             "'<POST {\"inputs\": [{\"name\": \"text\", ...}]} to "
+                             f"{realnode.service_url(self.kube.namespace, MODEL_NAME)}>'")
+        version, predictions = realnode.predict_via_service(self.kube, MODEL_NAME)
         for p in predictions:
             self.console.detail(f"{p.label:>8} ({p.confidence:.2f})  \"{p.text}\"")
         self.console.say(f"answered by model version {version}")
@@ -123,13 +115,11 @@ class Story:
         self._apply(m.LINEAGE_EXAMPLE, self._lineage_doc(), "weekly schedule suspended: the demo "
                     "plays the weeks; signing.trustedKeys: the demo's public key")
         deployment = self._deployment_doc()
-        note = f"image {realnode.TRAINER_IMAGE}, built here" if self.real_node else ""
-        self._apply(m.DEPLOYMENT_EXAMPLE, deployment, note)
-        if self.real_node:
-            self.console.command(f"kubectl expose deployment {m.DEPLOYMENT} -n "
-                                 f"{self.kube.namespace} --port {realnode.SERVICE_PORT} "
-                                 "--target-port http")
-            self.kube.apply([realnode.service(deployment)])
+        self._apply(m.DEPLOYMENT_EXAMPLE, deployment, f"image {realnode.TRAINER_IMAGE}, built here")
+        self.console.command(f"kubectl expose deployment {m.DEPLOYMENT} -n "
+                             f"{self.kube.namespace} --port {realnode.SERVICE_PORT} "
+                             "--target-port http")
+        self.kube.apply([realnode.service(deployment)])
         base = wait_until("the base version in the lineage's status",
                           lambda: self._maybe_version("base"), timeout=120)
         self.console.say(f"the operator registered version 0: base ({base['manifestDigest']}), "
@@ -146,8 +136,8 @@ class Story:
         self._expect(wsj, JobPhase.SUCCEEDED)
         version = self._version(m.WEEK1)
         self.console.say(f"version {m.WEEK1}: {version['phase']} ({version.get('reason')})")
-        pod = wait_for_serving(self.kube, self.console, m.LINEAGE, SERVER_SELECTOR, m.WEEK1)
-        self._show_prediction(pod)
+        wait_for_serving(self.kube, self.console, m.LINEAGE, SERVER_SELECTOR, m.WEEK1)
+        self._show_prediction()
 
     def week2(self) -> None:
         self.console.title("3. Week 2: warm start from serving, beside a cold-start baseline")
@@ -214,11 +204,11 @@ class Story:
                          f"{m.LINEAGE_EXAMPLE.shown_path}; the GitOps tool applies it:")
         self._apply(m.LINEAGE_EXAMPLE, self._lineage_doc(pinned=m.WEEK1),
                     f"+ pinnedVersion: {m.WEEK1}")
-        pod = wait_for_serving(self.kube, self.console, m.LINEAGE, SERVER_SELECTOR, m.WEEK1)
+        wait_for_serving(self.kube, self.console, m.LINEAGE, SERVER_SELECTOR, m.WEEK1)
         status = self.kube.get_lineage(m.LINEAGE).get("status") or {}
         self.console.say(f"serving {status.get('servingVersion')} (previous: "
                          f"{status.get('previousVersion')}); {m.WEEK2} stays recorded")
-        self._show_prediction(pod)
+        self._show_prediction()
 
     def lineage_record(self, cli: Sequence[str]) -> None:
         self.console.title("6. The lineage: tree, hash chain and signatures, graph, curves")

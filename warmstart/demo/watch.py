@@ -33,7 +33,7 @@ def failure_message(wsj: dict[str, Any]) -> str:
 
 
 class PodLogs(Protocol):
-    """A pod's log as it grows: podlogs.LogFollower (node agent), realnode.KubectlLogs."""
+    """A pod's log as it grows (podlogs.KubectlLogs)."""
 
     def hint(self, pod: str) -> str: ...
 

@@ -1,9 +1,9 @@
-"""The opt-in real node (`warmstart-cluster up --node kubelet`).
+"""The local cluster's node: a real one, as on any cluster.
 
 containerd + runc run the pods, kubelet/kube-proxy/kube-scheduler at the API server's
-version, CNI bridge networking that exists only on this machine, CoreDNS for names. The
-default cluster keeps the project's node agent; this mode needs root and the Debian
-packages that scripts/ensure-host-packages.sh installs.
+version, CNI bridge networking that exists only on this machine, CoreDNS for names. It
+needs root and the Debian packages that scripts/ensure-host-packages.sh installs, and
+there is one per machine (fixed bridge, address ranges and image store).
 
 `MARKER` in the state dir says a real node may have left host state behind (network,
 mounts, cgroups); `cleanup()` removes all of it and is safe to run any number of times.
@@ -38,7 +38,7 @@ _HOST_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables
 
 def check_host() -> None:
     if os.geteuid() != 0:
-        raise ClusterError("`up --node kubelet` needs root (containers, bridge, iptables)")
+        raise ClusterError("the local cluster's node needs root (containers, bridge, iptables)")
     missing = [t for t in _HOST_TOOLS if shutil.which(t) is None]
     if not Path("/usr/lib/cni/bridge").is_file():
         missing.append("containernetworking-plugins")
@@ -46,6 +46,12 @@ def check_host() -> None:
         raise ClusterError(
             f"missing {', '.join(missing)}: run scripts/ensure-host-packages.sh first"
         )
+
+
+def present(state_dir: Path) -> bool:
+    """The cluster at state_dir has a real node, or left its host state behind (the marker
+    goes only when cleanup() has removed all of it)."""
+    return (state_dir / MARKER).exists()
 
 
 def prepare(state_dir: Path) -> None:

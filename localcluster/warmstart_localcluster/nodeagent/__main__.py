@@ -1,3 +1,0 @@
-from warmstart_localcluster.nodeagent.agent import main
-
-main()
