@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,21 +54,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=7)
     args = parser.parse_args()
     binaries.ensure_all()  # building is not what this measures
-    with tempfile.TemporaryDirectory(prefix="warmstart-bench-") as tmp:
-        state = Path(tmp) / "cluster"
-        started = time.monotonic()
-        with own_cluster(state) as info:
-            up_seconds = time.monotonic() - started
-            api = config.new_client_from_config(config_file=info.kubeconfig)
-            core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
-            core.create_namespace({"metadata": {"name": "bench"}})
-            while not core.list_namespaced_service_account("bench").items:
-                time.sleep(0.1)
-            times = []
-            for i in range(args.jobs):
-                seconds = time_job(batch, "bench", f"trivial-{i}")
-                times.append(seconds)
-                print(f"  job {i + 1}/{args.jobs}: {seconds:.2f}s", flush=True)
+    started = time.monotonic()
+    with own_cluster() as info:
+        up_seconds = time.monotonic() - started
+        api = config.new_client_from_config(config_file=info.kubeconfig)
+        core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+        core.create_namespace({"metadata": {"name": "bench"}})
+        while not core.list_namespaced_service_account("bench").items:
+            time.sleep(0.1)
+        times = []
+        for i in range(args.jobs):
+            seconds = time_job(batch, "bench", f"trivial-{i}")
+            times.append(seconds)
+            print(f"  job {i + 1}/{args.jobs}: {seconds:.2f}s", flush=True)
     print()
     print(f"cluster up (warm caches):        {up_seconds:6.2f} s")
     print(f"job create -> Complete, median:  {statistics.median(times):6.2f} s "

@@ -31,15 +31,22 @@ def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
 
 
 @contextmanager
-def own_cluster(state: Path) -> Iterator[cluster.ClusterInfo]:
-    """A fresh local cluster at `state`, down again however the block ends."""
+def own_cluster() -> Iterator[cluster.ClusterInfo]:
+    """A fresh local cluster of the benchmark's own, down again however the block ends. Its
+    state dir is a short temporary one (the node's unix sockets live under it, and a socket
+    path has at most 107 bytes); removed afterwards unless the block failed (its logs)."""
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    state = Path(tempfile.mkdtemp(prefix="wsbench-"))
     try:
         info = cluster.up(state, fresh=True)
         try:
             yield info
         finally:
             cluster.down(state)
+        shutil.rmtree(state, ignore_errors=True)
+    except BaseException:
+        print(f"the benchmark's cluster state (logs) is kept in {state}", file=sys.stderr)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 

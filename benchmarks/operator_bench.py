@@ -188,7 +188,7 @@ def main() -> None:
     if args.quick:
         args.jobs, args.namespaces, args.trainings = 4, 2, 2
     with tempfile.TemporaryDirectory(prefix="warmstart-opbench-") as tmp, \
-            own_cluster(Path(tmp) / "cluster") as info:
+            own_cluster() as info:
         run(info, Path(tmp), args)
 
 

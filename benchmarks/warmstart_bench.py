@@ -296,7 +296,7 @@ def main() -> int:
     log(f"plan {plan}; workdir {workdir}")
     results: list[Result] = []
     plots: dict[str, Series] = {}
-    with own_cluster(workdir / "cluster") as info:
+    with own_cluster() as info:
         bench = Bench(info, plan, workdir)
         bench.set_up(parts)  # the CRDs first: the operator starts watching them
         with operator_process(info, workdir / "operator.log"):

@@ -30,6 +30,8 @@ if ! flock -n 9; then
   echo "==> waiting for another run that holds this machine's real node (/tmp/warmstart-realnode.lock)"
   flock 9
 fi
+# A cluster a killed earlier run left holding the node is stopped; anyone else's stops us.
+python -m tests.leftovers
 
 # pytest exits 5 when a phase selects no test (e.g. `-m "not cluster"` leaves phase 2 none).
 ran=0

@@ -34,10 +34,10 @@ import boto3
 import pytest
 from kubernetes import client, config
 
+from tests.leftovers import session_state
 from warmstart.demo import realnode as demo_realnode
 from warmstart.demo.errors import DemoError
 from warmstart_localcluster import cluster as localcluster
-from warmstart_localcluster import paths
 
 CLUSTER_FIXTURES = {"cluster", "namespace", "s3_bucket", "s3_client", "s3_env", "kube"}
 # The image of every pod a test makes: Python 3.11, the trainer's packages, non-root.
@@ -173,8 +173,7 @@ _THIS_RUN = uuid.uuid4().hex
 
 
 def _test_state() -> Path:
-    # WARMSTART_TEST_CLUSTER puts the session cluster's state elsewhere.
-    return Path(os.environ.get("WARMSTART_TEST_CLUSTER", paths.cache_dir() / "test-cluster"))
+    return session_state()
 
 
 def _run_id(config: pytest.Config) -> str:

@@ -27,6 +27,10 @@ from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.ports import fixed_port, free_ports
 
 NODE_NAME = "warmstart-node"
+# The longest socket path the kubelet makes under the state dir (its pod-resources socket
+# has a 10-digit random name) and the room a unix socket path has (108 bytes with its NUL).
+_LONGEST_SOCKET = "kubelet/root/device-plugins/kubelet.sock"
+MAX_STATE_DIR_CHARS = 107 - len("/" + _LONGEST_SOCKET) - 2
 SERVICE_CIDR = "10.0.0.0/24"
 
 
@@ -92,6 +96,7 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
     """
     realnode.check_host()
     state_dir = state_dir.resolve()
+    _check_path_length(state_dir)
     if not fresh:
         running = status(state_dir)
         # A cluster of an older release ran its pods without a real node: it is replaced.
@@ -110,6 +115,27 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True)
     state_dir.chmod(0o700)
+    try:
+        return _start(state_dir, timeout)
+    except BaseException:
+        # Half a cluster would hold the machine's one node (its bridge and ranges) until
+        # someone found it: whatever started is stopped, the state kept for its logs.
+        down(state_dir)
+        raise
+
+
+def _check_path_length(state_dir: Path) -> None:
+    """The node's unix sockets live under the state dir, and a socket's path has at most
+    107 bytes: refuse a state dir too long for them up front, not with a kubelet that never
+    becomes ready."""
+    if len(str(state_dir)) > MAX_STATE_DIR_CHARS:
+        raise ClusterError(
+            f"state dir {state_dir} is {len(str(state_dir))} characters long; the node's unix "
+            f"sockets under it (e.g. {_LONGEST_SOCKET}) allow at most {MAX_STATE_DIR_CHARS}: "
+            "choose a shorter --state-dir or WARMSTART_STATE")
+
+
+def _start(state_dir: Path, timeout: float) -> ClusterInfo:
 
     # A pinned port someone holds is refused before minutes of building, not after.
     pinned_api_port = fixed_port("WARMSTART_APISERVER_PORT")

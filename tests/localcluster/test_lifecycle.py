@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import leftovers
 from tests.conftest import TRAINER_IMAGE, processes_with
 from warmstart_localcluster import binaries, cluster, processes
 from warmstart_localcluster.errors import ClusterError
@@ -38,8 +39,8 @@ def _wait(check: object, timeout: float = 60) -> None:
 
 
 @pytest.mark.own_node
-def test_a_killed_run_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
-    state = tmp_path / "cluster"
+def test_a_killed_run_is_cleaned_up_by_the_next(own_cluster_state: Path) -> None:
+    state = own_cluster_state
     token = f"sleeper-{uuid.uuid4().hex}"
     host_before = network.snapshot()
     first = cluster.up(state, fresh=True)
@@ -70,8 +71,9 @@ def test_a_killed_run_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
 
 
 def test_pinned_port_in_use_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_cluster_state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    short_state_dir = own_cluster_state  # never started: the port is refused first
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen()
@@ -79,10 +81,19 @@ def test_pinned_port_in_use_is_a_clear_error(
     monkeypatch.setenv("WARMSTART_APISERVER_PORT", str(port))
     try:
         with pytest.raises(ClusterError, match=f"port {port} .*already in use"):
-            cluster.up(tmp_path / "cluster", fresh=True)
+            cluster.up(short_state_dir, fresh=True)
     finally:
         holder.close()
-    assert processes.marked_pids((tmp_path / "cluster").resolve()) == []
+    assert processes.marked_pids(short_state_dir.resolve()) == []
+
+
+def test_a_state_dir_too_long_for_the_nodes_sockets_is_refused_up_front(
+        tmp_path: Path) -> None:
+    state = tmp_path / ("x" * cluster.MAX_STATE_DIR_CHARS)
+    with pytest.raises(ClusterError, match=r"characters long; the node's unix sockets under "
+                                           r"it .* allow at most 64: choose a shorter"):
+        cluster.up(state, fresh=True)
+    assert not state.exists()  # refused before anything was made
 
 
 def test_binary_override_that_is_missing_is_a_clear_error(
@@ -100,3 +111,15 @@ def test_status_of_a_stale_state_dir_is_none(tmp_path: Path) -> None:
     assert cluster.status(state) is None
     with pytest.raises(ClusterError, match="run `warmstart-cluster up` first"):
         cluster.ClusterInfo.load(tmp_path / "nothing-here")
+
+
+def test_only_a_test_runs_leftover_cluster_is_taken_down_before_a_run(tmp_path: Path) -> None:
+    temp = tmp_path / "tmp"
+    assert leftovers.is_test_leftover(temp / "wsown-abc123", temp)
+    assert leftovers.is_test_leftover(temp / "wsbench-x1" / "deeper", temp)
+    assert leftovers.is_test_leftover(temp / "pytest-of-root" / "pytest-10" / "t0" / "c", temp)
+    assert leftovers.is_test_leftover(leftovers.session_state().resolve(), temp)
+    # A developer's or the demo's cluster is never stopped behind its owner's back.
+    assert not leftovers.is_test_leftover(temp / "realnode", temp)
+    assert not leftovers.is_test_leftover(Path("/root/.cache/warmstart/cluster"), temp)
+    assert not leftovers.is_test_leftover(tmp_path / "wsown-elsewhere", temp)

@@ -23,6 +23,7 @@ import yaml
 
 from tests.conftest import TRAINER_IMAGE, LocalCluster
 from warmstart_localcluster import cluster as localcluster
+from warmstart_localcluster import processes
 from warmstart_localcluster.cluster import ClusterInfo
 from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.realnode import network
@@ -190,9 +191,11 @@ def test_packets_to_addresses_off_the_machine_are_dropped(web: str) -> None:
 
 
 def test_a_second_real_node_does_not_take_over_the_network(
-    node: ClusterInfo, tmp_path: Path
+    node: ClusterInfo, own_cluster_state: Path
 ) -> None:
     with pytest.raises(ClusterError, match="another real node"):
-        localcluster.up(tmp_path / "second")
+        localcluster.up(own_cluster_state)
+    # The refused `up` stopped what it had started, and left the session's node alone.
+    assert processes.marked_pids(own_cluster_state.resolve()) == []
     assert network.owner() == node.state_dir
     test_the_node_is_ready_at_the_api_servers_version(node)  # and still serves
