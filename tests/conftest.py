@@ -172,10 +172,6 @@ RUN_MARKER_SUFFIX = ".test-run"
 _THIS_RUN = uuid.uuid4().hex
 
 
-def _test_state() -> Path:
-    return session_state()
-
-
 def _run_id(config: pytest.Config) -> str:
     workerinput = getattr(config, "workerinput", None)
     return str(workerinput["testrunuid"]) if workerinput else _THIS_RUN
@@ -217,7 +213,7 @@ def cluster(pytestconfig: pytest.Config) -> LocalCluster:
         if info is None:
             pytest.fail(f"WARMSTART_TEST_STATE={reuse} names no running cluster")
         return LocalCluster(info)
-    return LocalCluster(_shared_cluster(_test_state(), _run_id(pytestconfig)))
+    return LocalCluster(_shared_cluster(session_state(), _run_id(pytestconfig)))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -225,7 +221,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     (the xdist controller, after every worker is done; or the only process)."""
     if hasattr(session.config, "workerinput") or os.environ.get("WARMSTART_TEST_STATE"):
         return
-    state = _test_state()
+    state = session_state()
     if _run_marker(state).is_file():
         localcluster.down(state)
         _run_marker(state).unlink()

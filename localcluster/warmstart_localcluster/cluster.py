@@ -139,9 +139,8 @@ def _start(state_dir: Path, timeout: float) -> ClusterInfo:
 
     # A pinned port someone holds is refused before minutes of building, not after.
     pinned_api_port = fixed_port("WARMSTART_APISERVER_PORT")
-    bins = binaries.ensure_all(
-        ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm", "weed",
-         "kubelet", "kube-proxy", "kube-scheduler", "coredns", "pause"])
+    # Every component: the cluster uses them all (the node's registry too).
+    bins = binaries.ensure_all()
     started = time.monotonic()
     # Pods reach the API server through the `kubernetes` Service, so it listens on the
     # node's bridge address (which exists only on this machine).
