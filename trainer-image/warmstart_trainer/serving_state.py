@@ -34,9 +34,13 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     loaded: LoadedModel | None = None
     failure: str | None = None
-    # One thread per model instance: each runs one batch at a time with its own intra-op
-    # threads; the event loop stays free for probes and for queueing requests.
-    executor: ThreadPoolExecutor = field(init=False)
+    # One thread of its own per model instance (Triton's instance group), each running one
+    # batch at a time with its own intra-op threads; the event loop stays free for probes
+    # and for queueing requests. A batch takes the lowest free slot, so a lone client's
+    # requests always run on slot 0, whose OpenMP team is warm: a pool of threads taking
+    # turns would start each pass on a cold team while the last one's still spins.
+    slots: list[ThreadPoolExecutor] = field(init=False)
+    _busy: list[bool] = field(init=False)
     # Decoding and encoding large bodies, off the event loop and beside the model threads.
     codec_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="codec")
@@ -46,9 +50,12 @@ class ServerState:
     cores: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
 
     def __post_init__(self) -> None:
-        self.executor = ThreadPoolExecutor(
-            max_workers=self.settings.batching.instances, thread_name_prefix="model"
-        )
+        instances = self.settings.batching.instances
+        self.slots = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{index}")
+            for index in range(instances)
+        ]
+        self._busy = [False] * instances
         self.batcher = DynamicBatcher(
             self.settings.batching, self._run_batch, on_batch=self.metrics.record_batch
         )
@@ -63,10 +70,15 @@ class ServerState:
         loaded = self.loaded
         if loaded is None:
             raise RuntimeError("no model is loaded")
-        loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(
-            self.executor, loaded.predict, texts, self._threads_for_batch()
-        )
+        # The batcher runs at most `instances` batches at once, so a slot is always free.
+        slot = self._busy.index(False)
+        self._busy[slot] = True
+        try:
+            probabilities = await asyncio.get_running_loop().run_in_executor(
+                self.slots[slot], loaded.predict, texts, self._threads_for_batch()
+            )
+        finally:
+            self._busy[slot] = False
         return list(probabilities)  # one row per text: the batcher hands each request its own
 
     def _threads_for_batch(self) -> int:
@@ -82,7 +94,8 @@ class ServerState:
         return max(1, self.cores // min(max(1, batches), self.settings.batching.instances))
 
     def shutdown_executors(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        for slot in self.slots:
+            slot.shutdown(wait=False, cancel_futures=True)
         self.codec_executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -106,7 +119,7 @@ async def load_in_background(state: ServerState) -> None:
     delay = settings.retry_initial_s
     while True:
         try:
-            loaded = await loop.run_in_executor(state.executor, load)
+            loaded = await loop.run_in_executor(state.slots[0], load)
         except storage.StorageUnavailableError as exc:
             state.metrics.load_failures.inc()
             state.failure = f"storage unavailable, retrying in {delay:.0f}s: {exc}"
