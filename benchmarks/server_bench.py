@@ -18,6 +18,8 @@ bare (sequential to bare single-text calls; everything else to bare batches of 6
 best the hardware does), the server's mean batch size (from its own /metrics); then the
 server's RSS, and the load average at the start and the end (a shared machine's other
 work shows there). Clients and server share the machine's CPUs, as a sidecar would.
+On a CUDA device that supports bf16 (``--device cuda``, or the default there) both sides
+run under bf16 autocast, the precision the trainer evaluates in on such a device.
 
     python benchmarks/server_bench.py --quick     # a minute or two on 2 CPU cores
     python benchmarks/server_bench.py             # a few hundred requests per row

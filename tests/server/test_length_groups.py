@@ -85,6 +85,21 @@ def test_split_passes_answer_as_one_text_at_a_time(
         assert np.allclose(together, alone, atol=1e-5)
 
 
+def test_passes_run_in_the_precision_the_trainer_evaluated_in(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a bf16 CUDA device the server autocasts as evaluation does; stood in for here by
+    CPU bf16 autocast: the answers move (the path is taken) but keep their labels."""
+    texts = [" ".join(["good"] + ["movie"] * n) for n in (30, 0, 12, 3, 45, 1)]
+    full = tiny.predict(texts)
+    monkeypatch.setattr(serving_model, "autocast_context",
+                        lambda device: torch.autocast(device.type, dtype=torch.bfloat16))
+    half = tiny.predict(texts)
+    assert not np.array_equal(half, full)
+    assert np.abs(half - full).max() < 0.08  # benchmarks/gpu_check.py's tolerance
+    assert (half.argmax(axis=1) == full.argmax(axis=1)).all()
+
+
 def test_torch_threads_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     def settings() -> ServerSettings:
         return ServerSettings(uri="file:///x/", model_name=MODEL, workdir=Path("/tmp"))

@@ -20,6 +20,7 @@ import torch
 from warmstart import storage
 from warmstart.signing import verify_version_signature
 from warmstart_trainer.errors import RefusedError
+from warmstart_trainer.evaluate import autocast_context
 from warmstart_trainer.fetch import fetch_version
 from warmstart_trainer.modeling import (
     load_classifier,
@@ -46,7 +47,9 @@ class LoadedModel:
 
         Texts are tokenised once, then run in passes of similar length (``length_groups``):
         one long text no longer pads a whole batch of short ones to its length. ``threads``
-        (0: leave as is) sets this thread's intra-op threads for these passes.
+        (0: leave as is) sets this thread's intra-op threads for these passes. The passes
+        run in the precision the trainer evaluated in (bf16 autocast on a CUDA device that
+        supports it, fp32 elsewhere), so the server answers as the version was judged.
         """
         if threads and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
@@ -57,7 +60,7 @@ class LoadedModel:
         result = np.empty((len(texts), len(self.labels)), dtype=np.float32)
         for group in length_groups(lengths, PASS_OVERHEAD_TOKENS):
             input_ids, attention_mask = self._padded([ids[i] for i in group])
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast_context(self.device):
                 logits = self.model(
                     input_ids=input_ids.to(self.device),
                     attention_mask=attention_mask.to(self.device),
