@@ -18,6 +18,7 @@ demo, `up`/`down`, the benchmarks) are marked `own_node`: a run leaves them out,
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from kubernetes import client, config
 
 from tests.leftovers import session_state
@@ -134,6 +136,14 @@ class LocalCluster:
                 f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
             )
         return result
+
+    def apply(self, *docs: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def pod_phase(self, namespace: str, pod: str) -> str:
+        """The pod's phase; empty while the pod does not exist."""
+        out = self.kubectl("-n", namespace, "get", "pod", pod, "-o", "json", check=False).stdout
+        return str(json.loads(out)["status"].get("phase", "")) if out else ""
 
     def wait_established(self, *crds: str, timeout: float = 60) -> None:
         """Polls instead of `kubectl wait --for=condition=Established`, which errors out

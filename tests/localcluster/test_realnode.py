@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import TRAINER_IMAGE, LocalCluster
+from tests.conftest import TRAINER_IMAGE, LocalCluster, wait_for
 from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import processes
-from warmstart_localcluster.cluster import ClusterInfo
 from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.realnode import network
 
@@ -36,43 +33,13 @@ OFF_MACHINE = "198.51.100.7"
 
 
 @pytest.fixture(scope="module")
-def node(cluster: LocalCluster) -> Iterator[ClusterInfo]:
-    info = cluster.info
-    kubectl(info, "create", "namespace", NS)
-    wait_for(lambda: kubectl(info, "-n", NS, "get", "serviceaccount", "default",
-                             check=False), "default service account")
-    yield info
-    kubectl(info, "delete", "namespace", NS, "--wait=false", check=False)
-
-
-def kubectl(info: ClusterInfo, *args: str, stdin: str | None = None,
-            check: bool = True) -> str:
-    result = subprocess.run(
-        [info.kubectl, f"--kubeconfig={info.kubeconfig}", *args],
-        input=stdin, capture_output=True, text=True, timeout=120, check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result.stdout if result.returncode == 0 else ""
-
-
-def wait_for(check: Any, what: str, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def apply(info: ClusterInfo, *docs: dict[str, Any]) -> None:
-    kubectl(info, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-
-
-def pod_phase(info: ClusterInfo, name: str) -> str:
-    out = kubectl(info, "-n", NS, "get", "pod", name, "-o", "json", check=False)
-    return str(json.loads(out)["status"].get("phase", "")) if out else ""
+def node(cluster: LocalCluster) -> Iterator[LocalCluster]:
+    cluster.kubectl("create", "namespace", NS)
+    wait_for("the default service account",
+             lambda: cluster.kubectl("-n", NS, "get", "serviceaccount", "default",
+                                     check=False).returncode == 0)
+    yield cluster
+    cluster.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
 def secure_pod(name: str, script: str, labels: dict[str, str] | None = None,
@@ -104,8 +71,8 @@ def secure_pod(name: str, script: str, labels: dict[str, str] | None = None,
     }
 
 
-def test_the_node_is_ready_at_the_api_servers_version(node: ClusterInfo) -> None:
-    got = json.loads(kubectl(node, "get", "node", node.node, "-o", "json"))
+def test_the_node_is_ready_at_the_api_servers_version(node: LocalCluster) -> None:
+    got = json.loads(node.kubectl("get", "node", node.info.node, "-o", "json").stdout)
     ready = {c["type"]: c["status"] for c in got["status"]["conditions"]}["Ready"]
     assert ready == "True"
     assert got["status"]["nodeInfo"]["kubeletVersion"] == "v1.34.4"
@@ -113,7 +80,7 @@ def test_the_node_is_ready_at_the_api_servers_version(node: ClusterInfo) -> None
     assert got["status"]["addresses"][0]["address"] == network.NODE_IP
 
 
-def test_a_trainer_pod_runs_under_every_restriction(node: ClusterInfo) -> None:
+def test_a_trainer_pod_runs_under_every_restriction(node: LocalCluster) -> None:
     script = (
         "echo uid=$(id -u); grep -E '^(CapEff|Seccomp):' /proc/self/status; "
         "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); "
@@ -122,10 +89,11 @@ def test_a_trainer_pod_runs_under_every_restriction(node: ClusterInfo) -> None:
         "python -m warmstart_trainer --help >/dev/null && echo trainer=ok; "
         "echo route=$(awk '$2 == \"00000000\" {print $3}' /proc/net/route)"
     )
-    apply(node, secure_pod("secure", script))
-    wait_for(lambda: pod_phase(node, "secure") in {"Succeeded", "Failed"}, "pod secure", 300)
-    log = kubectl(node, "-n", NS, "logs", "secure")
-    assert pod_phase(node, "secure") == "Succeeded", log
+    node.apply(secure_pod("secure", script))
+    wait_for("pod secure", lambda: node.pod_phase(NS, "secure") in {"Succeeded", "Failed"},
+             timeout=300)
+    log = node.kubectl("-n", NS, "logs", "secure").stdout
+    assert node.pod_phase(NS, "secure") == "Succeeded", log
     lines = dict(line.replace(":\t", "=").split("=", 1) for line in log.splitlines())
     assert lines["uid"] == "10001"  # the image's user; the pod never named one
     assert lines["CapEff"] == "0000000000000000"
@@ -139,23 +107,22 @@ def test_a_trainer_pod_runs_under_every_restriction(node: ClusterInfo) -> None:
 
 
 @pytest.fixture(scope="module")
-def web(node: ClusterInfo) -> str:
+def web(node: LocalCluster) -> str:
     """A web server pod behind the Service `web`, running; its pod IP."""
-    apply(
-        node,
+    node.apply(
         secure_pod("web", "cd /work && echo served > index.html && "
                           "exec python -m http.server 8080", labels={"app": "web"},
                    restart="Always"),
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NS},
          "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
     )
-    wait_for(lambda: pod_phase(node, "web") == "Running", "pod web", 300)
-    return str(json.loads(kubectl(node, "-n", NS, "get", "pod", "web", "-o", "json"))[
+    wait_for("pod web", lambda: node.pod_phase(NS, "web") == "Running", timeout=300)
+    return str(json.loads(node.kubectl("-n", NS, "get", "pod", "web", "-o", "json").stdout)[
         "status"]["podIP"])
 
 
 def test_a_service_is_reached_by_its_dns_name_from_another_pod(
-    node: ClusterInfo, web: str,
+    node: LocalCluster, web: str,
 ) -> None:
     fetch = (
         "python -c \"import time, urllib.request\n"
@@ -165,9 +132,10 @@ def test_a_service_is_reached_by_its_dns_name_from_another_pod(
         ".decode()); break\n"
         "    except OSError as exc: print('retry', exc); time.sleep(1)\""
     )
-    apply(node, secure_pod("client", fetch))
-    wait_for(lambda: pod_phase(node, "client") in {"Succeeded", "Failed"}, "pod client", 300)
-    log = kubectl(node, "-n", NS, "logs", "client")
+    node.apply(secure_pod("client", fetch))
+    wait_for("pod client", lambda: node.pod_phase(NS, "client") in {"Succeeded", "Failed"},
+             timeout=300)
+    log = node.kubectl("-n", NS, "logs", "client").stdout
     assert log.strip().splitlines()[-1] == "served", log
 
 
@@ -191,11 +159,11 @@ def test_packets_to_addresses_off_the_machine_are_dropped(web: str) -> None:
 
 
 def test_a_second_real_node_does_not_take_over_the_network(
-    node: ClusterInfo, own_cluster_state: Path
+    node: LocalCluster, own_cluster_state: Path
 ) -> None:
     with pytest.raises(ClusterError, match="another real node"):
         localcluster.up(own_cluster_state)
     # The refused `up` stopped what it had started, and left the session's node alone.
     assert processes.marked_pids(own_cluster_state.resolve()) == []
-    assert network.owner() == node.state_dir
+    assert network.owner() == node.info.state_dir
     test_the_node_is_ready_at_the_api_servers_version(node)  # and still serves

@@ -59,15 +59,6 @@ def node(cluster: LocalCluster, crds: None) -> Iterator[LocalCluster]:
     cluster.kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
-def apply(node: LocalCluster, *docs: dict[str, Any]) -> None:
-    node.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-
-
-def pod_phase(node: LocalCluster, name: str) -> str:
-    out = node.kubectl("-n", NS, "get", "pod", name, "-o", "json", check=False).stdout
-    return str(json.loads(out)["status"].get("phase", "")) if out else ""
-
-
 def install_chart(node: LocalCluster) -> None:
     """The chart as a platform team installs it, with the images built here."""
     node.kubectl("create", "namespace", NS)
@@ -205,9 +196,9 @@ METRIC_LABELS = f'{{lineage="reviews",namespace="{NS}"}}'
 
 def predict_through_the_service(node: LocalCluster, pod: str) -> str:
     """A prediction by week1 through the Service's DNS name, from a pod; what it printed."""
-    apply(node, client_pod(pod, PREDICT))
+    node.apply(client_pod(pod, PREDICT))
     wait_for(f"the prediction pod {pod} to finish",
-             lambda: pod_phase(node, pod) in {"Succeeded", "Failed"}, timeout=180)
+             lambda: node.pod_phase(NS, pod) in {"Succeeded", "Failed"}, timeout=180)
     said = logs(node, pod)
     answers = [line for line in said.splitlines() if line.startswith("ANSWER ")]
     assert answers, (said, describe(node))
@@ -240,7 +231,7 @@ def test_the_warm_start_story_on_a_real_node(node: LocalCluster, tmp_path: Path)
     s3_secret(node, NS)
     node.kubectl("-n", NS, "create", "secret", "generic", "reviews-signing",
                  f"--from-literal={signing.SIGNING_KEY_SECRET_KEY}={key.decode()}")
-    apply(node, *({**doc, "metadata": {**doc["metadata"], "namespace": NS}}
+    node.apply(*({**doc, "metadata": {**doc["metadata"], "namespace": NS}}
                   for doc in serving_objects()))
     api = Api(node, NS)
     # Signed versions: the trainer pod reads the key from a Secret volume as the image's
