@@ -133,7 +133,7 @@ def _granted(docs: list[dict[str, Any]], kind: str, resource: str, name: str) ->
 BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "python benchmarks/cluster_bench.py": ("--jobs 2", [r"\d"]),
     "python benchmarks/trainer_bench.py": (
-        "--quick --sizes 32 --warm-epochs 1 --cold-epochs 1 --throughput-examples 16 "
+        "--quick --sizes 32 --epochs 1 --throughput-examples 16 "
         "--workdir {tmp}/trainer", ["warm start", "cold start"]),
     "python benchmarks/operator_bench.py": ("--quick", [
         re.escape("WarmStartJobs: 4 suspended + 2 trained over 2 namespaces"),
