@@ -20,7 +20,7 @@ from kubernetes import client, config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import own_cluster
-from warmstart.demo.realnode import TRAINER_IMAGE
+from warmstart.demo.workloads import TRAINER_IMAGE
 from warmstart_localcluster import binaries
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from warmstart.demo.realnode import TRAINER_IMAGE
+from warmstart.demo.workloads import TRAINER_IMAGE
 from warmstart_localcluster import cluster, processes
 from warmstart_localcluster.ports import free_ports
 from warmstart_localcluster.processes import MARKER_ENV

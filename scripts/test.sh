@@ -25,9 +25,9 @@ bash scripts/build-images
 
 # One real node per machine (fixed bridge, address ranges, image store): a second test run
 # or a real-node demo waits here instead of failing half-way.
-exec 9>/tmp/warmstart-realnode.lock
+exec 9>/tmp/warmstart-node.lock
 if ! flock -n 9; then
-  echo "==> waiting for another run that holds this machine's real node (/tmp/warmstart-realnode.lock)"
+  echo "==> waiting for another run that holds this machine's real node (/tmp/warmstart-node.lock)"
   flock 9
 fi
 # A cluster a killed earlier run left holding the node is stopped; anyone else's stops us.

@@ -37,13 +37,13 @@ import yaml
 from kubernetes import client, config
 
 from tests.leftovers import session_state
-from warmstart.demo import realnode as demo_realnode
+from warmstart.demo import workloads as demo_workloads
 from warmstart.demo.errors import DemoError
 from warmstart_localcluster import cluster as localcluster
 
 CLUSTER_FIXTURES = {"cluster", "namespace", "s3_bucket", "s3_client", "s3_env", "kube"}
 # The image of every pod a test makes: Python 3.11, the trainer's packages, non-root.
-TRAINER_IMAGE = demo_realnode.TRAINER_IMAGE
+TRAINER_IMAGE = demo_workloads.TRAINER_IMAGE
 OWN_NODE = "own_node"
 
 
@@ -194,7 +194,7 @@ def _run_marker(state: Path) -> Path:
 def check_images() -> None:
     """The node runs only images that were built here: fail early, naming the fix."""
     try:
-        demo_realnode.check_images()
+        demo_workloads.check_images()
     except DemoError as exc:  # says which image is missing and how to build it
         pytest.fail(str(exc), pytrace=False)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import paths
-from warmstart_localcluster.realnode import network
+from warmstart_localcluster.node import network
 
 # Temporary state dirs the tests and benchmarks make (tests/conftest.own_cluster_state,
 # benchmarks.common.own_cluster) and pytest's own temporary directories.

@@ -25,7 +25,7 @@ from tests import readme
 from tests.conftest import TRAINER_IMAGE
 from warmstart_localcluster import binaries
 from warmstart_localcluster import cluster as localcluster
-from warmstart_localcluster.realnode import network
+from warmstart_localcluster.node import network
 
 REPO = readme.REPO
 VENV_BIN = str(Path(sys.executable).parent)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from warmstart_localcluster import binaries, cluster, paths
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.realnode import images, registry
+from warmstart_localcluster.node import images, registry
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Brings the local control plane up and down.
 
 Up: the node's network -> etcd -> kube-apiserver -> kube-controller-manager -> S3 server
--> the real node (containerd, kubelet, kube-proxy, kube-scheduler, CoreDNS; see realnode),
+-> the real node (containerd, kubelet, kube-proxy, kube-scheduler, CoreDNS; see the node package),
 each waited on before the next, then a kubeconfig that kubectl uses as is. Down: the pods,
 then every process marked for this state directory, then the node's mounts, network
 namespaces, bridge, routes and iptables rules. etcd listens on 127.0.0.1 only; the API
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from warmstart_localcluster import binaries, kubeconfig, pki, processes, realnode, s3server
+from warmstart_localcluster import binaries, kubeconfig, node, pki, processes, s3server
 from warmstart_localcluster.errors import ClusterError
 from warmstart_localcluster.ports import fixed_port, free_ports
 
@@ -92,15 +92,15 @@ def status(state_dir: Path) -> ClusterInfo | None:
 
 def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterInfo:
     """Starts the cluster (or returns the running one unless `fresh`). Root only: a real
-    node needs containers, a bridge and iptables (realnode.check_host says what is missing).
+    node needs containers, a bridge and iptables (node.check_host says what is missing).
     """
-    realnode.check_host()
+    node.check_host()
     state_dir = state_dir.resolve()
     _check_path_length(state_dir)
     if not fresh:
         running = status(state_dir)
         # A cluster of an older release ran its pods without a real node: it is replaced.
-        if running is not None and processes.marked_pids(state_dir) and realnode.present(
+        if running is not None and processes.marked_pids(state_dir) and node.present(
                 state_dir):
             _say(f"local cluster already running (state {state_dir})")
             return running
@@ -109,7 +109,7 @@ def up(state_dir: Path, fresh: bool = False, timeout: float = 180.0) -> ClusterI
         _say(f"stopped {stopped} leftover processes of an earlier run of this cluster")
     # Mounts and network of an earlier real node go first: rmtree must never reach
     # through a mount point.
-    realnode.cleanup(state_dir)
+    node.cleanup(state_dir)
     if state_dir.exists():
         _say(f"discarding the earlier cluster state in {state_dir}")
         shutil.rmtree(state_dir)
@@ -144,8 +144,8 @@ def _start(state_dir: Path, timeout: float) -> ClusterInfo:
     started = time.monotonic()
     # Pods reach the API server through the `kubernetes` Service, so it listens on the
     # node's bridge address (which exists only on this machine).
-    host = realnode.NODE_IP
-    realnode.prepare(state_dir)
+    host = node.NODE_IP
+    node.prepare(state_dir)
     p = pki.create(state_dir / "pki", extra_ips=(host,))
     etcd_port, etcd_peer, api_port = free_ports(3)
     api_port = pinned_api_port or api_port
@@ -210,7 +210,7 @@ def _start(state_dir: Path, timeout: float) -> ClusterInfo:
         f"--cluster-signing-cert-file={p.ca_cert}",
         f"--cluster-signing-key-file={p.ca_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # The node's pod range is the CNI config's (realnode.network), not handed out by
+        # The node's pod range is the CNI config's (node.network), not handed out by
         # node IPAM; there is no cloud. The node-lifecycle controller stays: it lifts the
         # new Node's not-ready taint once the kubelet reports Ready.
         "--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller",
@@ -239,7 +239,7 @@ def _start(state_dir: Path, timeout: float) -> ClusterInfo:
     info_path.write_text(json.dumps(asdict(info), indent=2))
 
     _say("starting containerd, kubelet, kube-proxy, kube-scheduler and CoreDNS")
-    realnode.start(state_dir, p, apiserver, bins["kubectl"], NODE_NAME, timeout)
+    node.start(state_dir, p, apiserver, bins["kubectl"], NODE_NAME, timeout)
     _wait(lambda: _node_ready(info), "kubelet", state_dir, timeout)
     _wait(lambda: _coredns_ready(info), "coredns", state_dir, timeout)
     _wait(lambda: _default_service_account(info), "kube-controller-manager", state_dir, timeout)
@@ -251,9 +251,9 @@ def _start(state_dir: Path, timeout: float) -> ClusterInfo:
 def down(state_dir: Path) -> int:
     """Stops every process of the cluster; keeps the state directory for post-mortems."""
     state_dir = state_dir.resolve()
-    realnode.stop_workloads(state_dir)
+    node.stop_workloads(state_dir)
     count = processes.stop_all(state_dir)
-    realnode.cleanup(state_dir)
+    node.cleanup(state_dir)
     _say(f"stopped {count} processes of the local cluster at {state_dir}")
     return count
 
@@ -305,10 +305,10 @@ def _get_json(info: ClusterInfo, path: str) -> dict[str, object] | None:
 
 
 def _node_ready(info: ClusterInfo) -> bool:
-    node = _get_json(info, f"/api/v1/nodes/{info.node}")
-    if not node:
+    got = _get_json(info, f"/api/v1/nodes/{info.node}")
+    if not got:
         return False
-    conditions = node.get("status", {}).get("conditions", [])  # type: ignore[attr-defined]
+    conditions = got.get("status", {}).get("conditions", [])  # type: ignore[attr-defined]
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 

@@ -24,7 +24,7 @@ from tests.operator.kit import (
     served_lineage,
     wsj_manifest,
 )
-from warmstart.demo import realnode as demo_realnode
+from warmstart.demo import workloads as demo_workloads
 from warmstart_localcluster.ports import free_ports
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
@@ -103,7 +103,7 @@ def release(cluster: LocalCluster, helm: Helm, crds: None,
         "--set", f"metrics.port={metrics_port}", "--set", f"livenessProbe.port={health_port}",
         "--set", "operator.pollSeconds=1",
         # The operator and trainer images built here.
-        *(arg for value in demo_realnode.helm_values() for arg in ("--set", value)),
+        *(arg for value in demo_workloads.helm_values() for arg in ("--set", value)),
         "--wait", "--timeout", "120s")
     try:
         wait_for("the chart's operator to start",

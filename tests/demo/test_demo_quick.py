@@ -23,11 +23,11 @@ import pytest
 
 from tests import readme
 from warmstart.demo import manifests as m
-from warmstart.demo import realnode as demo_node
+from warmstart.demo import workloads as demo_workloads
 from warmstart.demo.cli import NAMESPACE
 from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import processes
-from warmstart_localcluster.realnode import containerd, network
+from warmstart_localcluster.node import containerd, network
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.own_node, pytest.mark.timeout(3600)]
@@ -129,15 +129,15 @@ def assert_real_node_shown(out: str, info: localcluster.ClusterInfo) -> None:
     the cluster's own Service DNS and log API."""
     assert "(a real node: kubelet, containerd, runc)" in out
     service = f"http://{m.DEPLOYMENT}.reviews.svc.cluster.local/v2/models/"
-    assert f"kubectl run {demo_node.PREDICT_POD}" in out and service in out, out[-4000:]
+    assert f"kubectl run {demo_workloads.PREDICT_POD}" in out and service in out, out[-4000:]
     assert f"(log: kubectl logs -n reviews {m.WEEK1}-train-" in out, out[-4000:]
     assert f"committed version {m.WEEK1}" in out, out[-4000:]
     assert images_of(info, "app.kubernetes.io/component=operator") == {
-        demo_node.OPERATOR_IMAGE}
-    assert images_of(info, f"app={m.DEPLOYMENT}") == {demo_node.TRAINER_IMAGE}
+        demo_workloads.OPERATOR_IMAGE}
+    assert images_of(info, f"app={m.DEPLOYMENT}") == {demo_workloads.TRAINER_IMAGE}
     jobs = kubectl_json(info, "get", "jobs")
     assert {c["image"] for j in jobs["items"]
-            for c in j["spec"]["template"]["spec"]["containers"]} == {demo_node.TRAINER_IMAGE}
+            for c in j["spec"]["template"]["spec"]["containers"]} == {demo_workloads.TRAINER_IMAGE}
     endpoints = kubectl_json(info, "get", "endpoints", m.DEPLOYMENT)
     assert endpoints["subsets"][0]["addresses"], endpoints
 

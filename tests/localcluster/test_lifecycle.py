@@ -19,7 +19,7 @@ from tests import leftovers
 from tests.conftest import TRAINER_IMAGE, processes_with
 from warmstart_localcluster import binaries, cluster, processes
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.realnode import containerd, kubelet, network
+from warmstart_localcluster.node import containerd, kubelet, network
 
 
 def _kubectl(info: cluster.ClusterInfo, *args: str) -> str:
@@ -120,6 +120,6 @@ def test_only_a_test_runs_leftover_cluster_is_taken_down_before_a_run(tmp_path: 
     assert leftovers.is_test_leftover(temp / "pytest-of-root" / "pytest-10" / "t0" / "c", temp)
     assert leftovers.is_test_leftover(leftovers.session_state().resolve(), temp)
     # A developer's or the demo's cluster is never stopped behind its owner's back.
-    assert not leftovers.is_test_leftover(temp / "realnode", temp)
+    assert not leftovers.is_test_leftover(temp / "node", temp)
     assert not leftovers.is_test_leftover(Path("/root/.cache/warmstart/cluster"), temp)
     assert not leftovers.is_test_leftover(tmp_path / "wsown-elsewhere", temp)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from warmstart_localcluster.realnode import containerd, registry
+from warmstart_localcluster.node import containerd, registry
 
 
 @pytest.fixture

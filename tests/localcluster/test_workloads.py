@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 
 from tests.conftest import TRAINER_IMAGE, LocalCluster, processes_with, wait_for
-from warmstart_localcluster.realnode import network
+from warmstart_localcluster.node import network
 
 
 def job(name: str, script: str, image: str, **pod_extra: Any) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def test_trainer_job_mounts_only_the_signing_key_and_names_its_builder(
     assert volume["secret"] == {
         "secretName": "reviews-signing",
         # Readable by the image's non-root user: the kubelet writes it owned by root
-        # (tests/localcluster/test_realnode_story.py reads it on a real node).
+        # (tests/localcluster/test_node_story.py reads it on a real node).
         "defaultMode": 0o444,
         "items": [{"key": "signing.key", "path": "signing.key"}],
     }

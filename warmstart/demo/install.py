@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from warmstart.cli.kube import Kube, wait_until
-from warmstart.demo import realnode
+from warmstart.demo import workloads
 from warmstart.demo.console import Console
 from warmstart.demo.errors import DemoError
 from warmstart.demo.manifests import REPO
@@ -62,7 +62,7 @@ def install_operator(kube: Kube, state_dir: Path, helm: str, console: Console) -
     if _helm_mode():
         if stop_previous(state_dir.resolve()):
             console.say("stopped the operator process an earlier run started")
-        _install_with_helm(kube, helm, console, realnode.helm_values())
+        _install_with_helm(kube, helm, console, workloads.helm_values())
     else:
         _run_as_process(kube, state_dir, console)
 
@@ -152,7 +152,7 @@ def _run_as_process(kube: Kube, state_dir: Path, console: Console) -> None:
         # Look at a running training every second (default 5): the demo waits on it.
         "WARMSTART_POLL_SECONDS": "1",
         # Its trainer Jobs run the trainer image, as the chart's operator's do.
-        "WARMSTART_TRAINER_IMAGE": realnode.TRAINER_IMAGE,
+        "WARMSTART_TRAINER_IMAGE": workloads.TRAINER_IMAGE,
     }
     argv = [sys.executable, "-m", "warmstart_operator", "-n", kube.namespace]
     console.command(f"python -m warmstart_operator -n {kube.namespace}   "

@@ -1,5 +1,5 @@
 """A prediction request over the Open Inference Protocol (v2) the model server speaks: its
-body and the parsed answer (realnode.predict_via_service sends it from a pod)."""
+body and the parsed answer (workloads.predict_via_service sends it from a pod)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from warmstart import record, signing
 from warmstart.cli.kube import Kube, wait_until
-from warmstart.demo import data, realnode
+from warmstart.demo import data, workloads
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
 from warmstart.demo.plan import WEEKS, Plan
@@ -62,7 +62,7 @@ def _drop_unsigned_base(store: Storage, base_uri: str, key_file: Path, console: 
 
 
 def start_cluster(state_dir: Path, console: Console) -> localcluster.ClusterInfo:
-    realnode.check_images()
+    workloads.check_images()
     running = localcluster.status(state_dir.resolve())
     console.say(f"local cluster: {'reusing the one' if running else 'starting one'} at "
                 f"{state_dir} (a real node: kubelet, containerd, runc)")

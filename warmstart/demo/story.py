@@ -17,7 +17,7 @@ from typing import Any
 from warmstart.api.constants import JobPhase
 from warmstart.cli.kube import Kube, pod_ready, wait_until
 from warmstart.demo import manifests as m
-from warmstart.demo import realnode, setup
+from warmstart.demo import setup, workloads
 from warmstart.demo.compare import RunResult, comparison
 from warmstart.demo.console import Console, table
 from warmstart.demo.errors import DemoError
@@ -78,15 +78,15 @@ class Story:
 
     def _deployment_doc(self) -> dict[str, Any]:
         doc = m.load(m.DEPLOYMENT_EXAMPLE)
-        return realnode.serving_deployment(doc)
+        return workloads.serving_deployment(doc)
 
     def _show_prediction(self) -> None:
         # From a pod, through the Service's DNS name, as a client in the cluster would.
-        self.console.command(f"kubectl run {realnode.PREDICT_POD} --image="
-                             f"{realnode.TRAINER_IMAGE} --restart=Never -- python -c "
+        self.console.command(f"kubectl run {workloads.PREDICT_POD} --image="
+                             f"{workloads.TRAINER_IMAGE} --restart=Never -- python -c "
                              "'<POST {\"inputs\": [{\"name\": \"text\", ...}]} to "
-                             f"{realnode.service_url(self.kube.namespace, MODEL_NAME)}>'")
-        version, predictions = realnode.predict_via_service(self.kube, MODEL_NAME)
+                             f"{workloads.service_url(self.kube.namespace, MODEL_NAME)}>'")
+        version, predictions = workloads.predict_via_service(self.kube, MODEL_NAME)
         for p in predictions:
             self.console.detail(f"{p.label:>8} ({p.confidence:.2f})  \"{p.text}\"")
         self.console.say(f"answered by model version {version}")
@@ -115,11 +115,12 @@ class Story:
         self._apply(m.LINEAGE_EXAMPLE, self._lineage_doc(), "weekly schedule suspended: the demo "
                     "plays the weeks; signing.trustedKeys: the demo's public key")
         deployment = self._deployment_doc()
-        self._apply(m.DEPLOYMENT_EXAMPLE, deployment, f"image {realnode.TRAINER_IMAGE}, built here")
+        self._apply(m.DEPLOYMENT_EXAMPLE, deployment,
+                    f"image {workloads.TRAINER_IMAGE}, built here")
         self.console.command(f"kubectl expose deployment {m.DEPLOYMENT} -n "
-                             f"{self.kube.namespace} --port {realnode.SERVICE_PORT} "
+                             f"{self.kube.namespace} --port {workloads.SERVICE_PORT} "
                              "--target-port http")
-        self.kube.apply([realnode.service(deployment)])
+        self.kube.apply([workloads.service(deployment)])
         base = wait_until("the base version in the lineage's status",
                           lambda: self._maybe_version("base"), timeout=120)
         self.console.say(f"the operator registered version 0: base ({base['manifestDigest']}), "

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from warmstart_localcluster import kubeconfig, processes
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.pki import Pki
-from warmstart_localcluster.realnode import (
+from warmstart_localcluster.node import (
     containerd,
     coredns,
     images,
@@ -29,7 +28,9 @@ from warmstart_localcluster.realnode import (
     network,
     registry,
 )
+from warmstart_localcluster.pki import Pki
 
+# The file name an earlier release wrote too: its clusters' host state is cleaned up alike.
 MARKER = "realnode"
 NODE_IP = network.NODE_IP
 _HOST_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ip",

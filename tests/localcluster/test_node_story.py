@@ -11,7 +11,7 @@ through the Service's DNS name; `kubectl logs` shows what the operator and the t
 said, and the operator's metrics come through the chart's Service. Beside it, a WarmStartJob
 naming an image that no registry has ends Failed with the pull named. A candidate whose
 weights were altered in storage, pinned, never gets ready on the kubelet and is rolled back
-to week1 (realnode_rollback.py). The chart sets the
+to week1 (node_rollback.py). The chart sets the
 operator's image-pull grace to 15 s (operator.imagePullGraceSeconds; 120 s by default) so
 the bad-input run ends quickly.
 """
@@ -30,17 +30,17 @@ import pytest
 import yaml
 
 from tests.conftest import LocalCluster, wait_for
-from tests.localcluster.realnode_rollback import roll_back_a_version_that_cannot_start
+from tests.localcluster.node_rollback import roll_back_a_version_that_cannot_start
 from tests.operator.kit import Api, TinyLineage, jsonl, lineage_manifest, s3_secret, wsj_manifest
 from tests.trainer.support import LABELS, make_tiny_base, sentiment_rows
 from warmstart import record, signing
-from warmstart.demo import realnode as demo_realnode
+from warmstart.demo import workloads as demo_workloads
 from warmstart.storage import S3Settings, Storage
 from warmstart_localcluster import processes
-from warmstart_localcluster.realnode import network
+from warmstart_localcluster.node import network
 
 REPO = Path(__file__).resolve().parents[2]
-TRAINER_IMAGE = demo_realnode.TRAINER_IMAGE
+TRAINER_IMAGE = demo_workloads.TRAINER_IMAGE
 # Never built: its registry would be this machine's own localhost, where none listens.
 MISSING_IMAGE = "localhost/warmstart/missing:dev"
 OPERATOR_IMAGE = "localhost/warmstart/operator:dev"
@@ -67,7 +67,7 @@ def install_chart(node: LocalCluster) -> None:
                                   check=False).returncode == 0, timeout=60)
     values = {
         # The operator's and trainer's images as the demo installs them.
-        **dict(value.split("=", 1) for value in demo_realnode.helm_values()),
+        **dict(value.split("=", 1) for value in demo_workloads.helm_values()),
         "operator.pollSeconds": "1",
         "operator.imagePullGraceSeconds": "15",
         # A prefix: also the missing image of the bad-input run below, which runs beside
@@ -145,7 +145,7 @@ def serving_objects() -> list[dict[str, Any]]:
 
 def client_pod(name: str, script: str) -> dict[str, Any]:
     """A pod from the trainer image running `python -c script`, as restricted as any."""
-    return demo_realnode.script_pod(name, script, NS)
+    return demo_workloads.script_pod(name, script, NS)
 
 
 PREDICT = f"""

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from warmstart_localcluster import binaries
 from warmstart_localcluster.errors import ClusterError
+from warmstart_localcluster.node import containerd
 from warmstart_localcluster.paths import cache_dir
-from warmstart_localcluster.realnode import containerd
 
 COREDNS_IMAGE = "localhost/warmstart/coredns:v1.12.1"
 

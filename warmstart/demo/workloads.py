@@ -19,7 +19,7 @@ from warmstart.cli.kube import Kube, wait_until
 from warmstart.demo import manifests as m
 from warmstart.demo import predict as p
 from warmstart.demo.errors import DemoError
-from warmstart_localcluster.realnode import registry
+from warmstart_localcluster.node import registry
 
 REPOSITORY = "localhost/warmstart"
 TRAINER_IMAGE = f"{REPOSITORY}/trainer:dev"

@@ -23,10 +23,10 @@ from tests.conftest import TRAINER_IMAGE, LocalCluster, wait_for
 from warmstart_localcluster import cluster as localcluster
 from warmstart_localcluster import processes
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.realnode import network
+from warmstart_localcluster.node import network
 
 # Each test worker that runs one of these tests makes the module's namespace.
-NS = f"realnode-{uuid.uuid4().hex[:8]}"
+NS = f"node-{uuid.uuid4().hex[:8]}"
 MEMORY_LIMIT = 256 * 1024 * 1024
 # A documentation address (TEST-NET-2): only looked up in route tables, never sent to.
 OFF_MACHINE = "198.51.100.7"

@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 
 from warmstart_localcluster import binaries, processes
+from warmstart_localcluster.node import containerd, network
 from warmstart_localcluster.pki import Pki
 from warmstart_localcluster.ports import free_ports
-from warmstart_localcluster.realnode import containerd, network
 
 CGROUP_ROOT = "/warmstart-node"
 

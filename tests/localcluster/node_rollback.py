@@ -1,4 +1,4 @@
-"""One step of the real-node story (test_realnode_story.py): a version the server cannot
+"""One step of the real-node story (test_node_story.py): a version the server cannot
 start is rolled back by the operator, on the real kubelet."""
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from warmstart_localcluster.errors import ClusterError
-from warmstart_localcluster.realnode import network
-from warmstart_localcluster.realnode.images import COREDNS_IMAGE
+from warmstart_localcluster.node import network
+from warmstart_localcluster.node.images import COREDNS_IMAGE
 
 NAMESPACE = "kube-system"
 _PORT = 1053  # unprivileged: CoreDNS runs as non-root without capabilities
