@@ -185,3 +185,4 @@ def test_warm_vs_cold_command(tmp_path: Path) -> None:
     for method in ("| warm start", "| cold start", "| tfidf+logreg"):
         assert method in ran.stdout, ran.stdout
     assert (tmp_path / "curves.svg").read_text().startswith("<svg")
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")

@@ -116,6 +116,9 @@ def assert_story_outcome(state_dir: Path) -> None:
     curves = Path(summary["curves"]).read_text()
     assert ET.fromstring(curves).tag.endswith("svg")
     assert m.WEEK2 in curves and m.WEEK2_COLD in curves
+    # The pictures also as PNG, for those who would rather look than read.
+    for png in (Path(summary["png"]), Path(summary["curves"]).with_suffix(".png")):
+        assert png.read_bytes().startswith(b"\x89PNG"), png
 
 
 def images_of(info: localcluster.ClusterInfo, selector: str) -> set[str]:

@@ -17,6 +17,7 @@ from warmstart.cli.credentials import s3_settings
 from warmstart.cli.curves import render_curves_svg, series_of, write_chart
 from warmstart.cli.errors import EXIT_BROKEN, EXIT_OK, CliError
 from warmstart.cli.kube import ConflictError, Kube, KubeOptions
+from warmstart.cli.png import write_png
 from warmstart.cli.progress import Progress
 from warmstart.cli.svg import render_svg
 from warmstart.cli.textgraph import render_dot, render_mermaid
@@ -73,9 +74,12 @@ def lineage_graph(
         return EXIT_OK
     try:
         output.write_text(text, encoding="utf-8")
+        # A picture people would rather look at than read: a PNG beside the SVG.
+        png = write_png(text, output.with_suffix(".png")) if fmt == "svg" else None
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
-    console.progress.step(f"wrote {fmt} graph of {len(view.versions)} versions to {output}")
+    console.progress.step(f"wrote {fmt} graph of {len(view.versions)} versions to {output}"
+                          + (f" and {png}" if png else ""))
     return EXIT_OK
 
 
@@ -129,8 +133,6 @@ def lineage_curves(
         raise CliError(f"cannot write {target}: {exc.strerror or exc}") from None
     for path in written:
         console.progress.step(f"wrote {path}")
-    if len(written) == 1:
-        console.progress.step("no PNG: rsvg-convert is not installed")
     return EXIT_OK
 
 

@@ -4,19 +4,18 @@ versions on one chart, drawn as SVG text from the curves their manifests store.
 Two panels side by side (loss left, accuracy right) sharing the step axis; one colour per
 version, the chosen run of a sweep drawn solid and the other runs dashed and thin, so a
 reader sees what the sweep tried. No plotting library: the same hand-written SVG as
-`lineage graph --format svg`, converted to PNG by rsvg-convert when it is installed.
+`lineage graph --format svg`, with a PNG beside it (``png.write_png``).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from warmstart.cli.png import write_png
 from warmstart.manifestschema import Curve, Evaluation
 
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
@@ -161,17 +160,8 @@ def render_curves_svg(series: Sequence[Series], *, title: str) -> str:
 
 
 def write_chart(svg: str, out: Path) -> list[Path]:
-    """Write ``out`` as SVG (any suffix but .png) and a PNG beside it when rsvg-convert is
-    installed; returns the files written."""
+    """Write ``out`` as SVG (any suffix but .png) and a PNG beside it; returns both paths."""
     svg_path = out.with_suffix(".svg") if out.suffix.lower() == ".png" else out
     svg_path.parent.mkdir(parents=True, exist_ok=True)
     svg_path.write_text(svg, encoding="utf-8")
-    written = [svg_path]
-    converter = shutil.which("rsvg-convert")
-    if converter is not None:
-        png = svg_path.with_suffix(".png")
-        done = subprocess.run([converter, "-o", str(png), str(svg_path)],
-                              capture_output=True, check=False, timeout=60)
-        if done.returncode == 0:
-            written.append(png)
-    return written
+    return [svg_path, write_png(svg, svg_path.with_suffix(".png"))]

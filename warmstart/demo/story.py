@@ -4,7 +4,6 @@ operator does with them."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -219,14 +218,8 @@ class Story:
         svg = self.output_dir / f"{m.LINEAGE}.svg"
         self._cli(cli, ["lineage", "graph", m.LINEAGE, "--format", "svg", "-o", str(svg)])
         self.results["svg"] = str(svg)
-        converter = shutil.which("rsvg-convert")
-        if converter:
-            png = svg.with_suffix(".png")
-            subprocess.run([converter, "-o", str(png), str(svg)], check=False, timeout=60)
-            if png.is_file():
-                self.results["png"] = str(png)
-        self.console.say(f"lineage graph: {svg}"
-                         + (f" (and {self.results['png']})" if "png" in self.results else ""))
+        self.results["png"] = str(svg.with_suffix(".png"))  # the command writes it beside
+        self.console.say(f"lineage graph: {svg} and {self.results['png']}")
         # Week 2's learning curves, warm beside cold, from what each manifest recorded.
         curves = self.output_dir / "week2-curves.svg"
         self._cli(cli, ["lineage", "curves", m.LINEAGE, m.WEEK2, m.WEEK2_COLD,
