@@ -20,7 +20,7 @@ and size, mean and spread over seeds: test accuracy and macro-F1, steps and trai
 seconds to the best validation loss, and forgetting (week-1 eval accuracy of week1 before,
 of the new model after). A cold start that ends at the majority class is marked.
 
-    python benchmarks/warmstart_bench.py              # 600 and 2,400 examples, 3 seeds (~75 min)
+    python benchmarks/warmstart_bench.py              # 600 and 2,400 examples, 3 seeds (~95 min)
     python benchmarks/warmstart_bench.py --quick      # tiny sizes, one epoch (CI)
     python benchmarks/warmstart_bench.py --table-from a.json b.json   # one table of runs
                                         # of the same plan saved with --json (e.g. by seed)
@@ -78,7 +78,7 @@ class Plan:
 
 
 QUICK = Plan((48,), 64, 32, 48, 48, 1, (1e-4, 3e-4), (1,), max_seq_length=32)
-# About 25 minutes a seed on 2 quiet cores: training runs at ~33 examples/s at length 48
+# About 30 minutes a seed on 2 quiet cores: training runs at ~33 examples/s at length 48
 # (the snippets' median is 26 tokens, 4% are longer than 48). Four epochs: at 2,400 examples
 # the cold start's best validation loss came at epoch 2 of 4, the warm start's at epoch 1.
 FULL = Plan((600, 2400), 1000, 300, 500, 600, 4, (1e-4, 5e-4), (1, 2, 3), max_seq_length=48)
