@@ -71,6 +71,13 @@ def secure_pod(name: str, script: str, labels: dict[str, str] | None = None,
     }
 
 
+def log_when_done(node: LocalCluster, pod: str) -> str:
+    """The pod's log once it has run to its end (either way)."""
+    wait_for(f"pod {pod}", lambda: node.pod_phase(NS, pod) in {"Succeeded", "Failed"},
+             timeout=300)
+    return node.kubectl("-n", NS, "logs", pod).stdout
+
+
 def test_the_node_is_ready_at_the_api_servers_version(node: LocalCluster) -> None:
     got = json.loads(node.kubectl("get", "node", node.info.node, "-o", "json").stdout)
     ready = {c["type"]: c["status"] for c in got["status"]["conditions"]}["Ready"]
@@ -90,9 +97,7 @@ def test_a_trainer_pod_runs_under_every_restriction(node: LocalCluster) -> None:
         "echo route=$(awk '$2 == \"00000000\" {print $3}' /proc/net/route)"
     )
     node.apply(secure_pod("secure", script))
-    wait_for("pod secure", lambda: node.pod_phase(NS, "secure") in {"Succeeded", "Failed"},
-             timeout=300)
-    log = node.kubectl("-n", NS, "logs", "secure").stdout
+    log = log_when_done(node, "secure")
     assert node.pod_phase(NS, "secure") == "Succeeded", log
     lines = dict(line.replace(":\t", "=").split("=", 1) for line in log.splitlines())
     assert lines["uid"] == "10001"  # the image's user; the pod never named one
@@ -133,9 +138,7 @@ def test_a_service_is_reached_by_its_dns_name_from_another_pod(
         "    except OSError as exc: print('retry', exc); time.sleep(1)\""
     )
     node.apply(secure_pod("client", fetch))
-    wait_for("pod client", lambda: node.pod_phase(NS, "client") in {"Succeeded", "Failed"},
-             timeout=300)
-    log = node.kubectl("-n", NS, "logs", "client").stdout
+    log = log_when_done(node, "client")
     assert log.strip().splitlines()[-1] == "served", log
 
 
