@@ -151,7 +151,9 @@ def render_curves_svg(series: Sequence[Series], *, title: str) -> str:
         warning = f"  WARNING: {one.note}" if one.note else ""
         out.append(f'<line x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT + 24}" y1="{y}" y2="{y}" '
                    f'stroke="{colour}" stroke-width="2.5"/>')
-        out.append(f'<text x="{MARGIN_LEFT + 32}" y="{y + 4}">{escape(one.label + detail)}'
+        # Spaces kept as written: renderers may drop the ones between text and the tspan.
+        out.append(f'<text x="{MARGIN_LEFT + 32}" y="{y + 4}" xml:space="preserve">'
+                   f'{escape(one.label + detail)}'
                    f'<tspan fill="#cf222e">{escape(warning)}</tspan></text>')
     out.append(f'<text x="{width - 12}" y="{top + 22 * legend_rows - 4}" text-anchor="end" '
                'fill="#57606a">dot: best validation loss (the weights kept)</text>')
