@@ -17,7 +17,6 @@ from warmstart.cli.credentials import s3_settings
 from warmstart.cli.curves import render_curves_svg, series_of, write_chart
 from warmstart.cli.errors import EXIT_BROKEN, EXIT_OK, CliError
 from warmstart.cli.kube import ConflictError, Kube, KubeOptions
-from warmstart.cli.png import write_png
 from warmstart.cli.progress import Progress
 from warmstart.cli.svg import render_svg
 from warmstart.cli.textgraph import render_dot, render_mermaid
@@ -73,13 +72,15 @@ def lineage_graph(
         console.out.write(text)
         return EXIT_OK
     try:
-        output.write_text(text, encoding="utf-8")
-        # A picture people would rather look at than read: a PNG beside the SVG.
-        png = write_png(text, output.with_suffix(".png")) if fmt == "svg" else None
+        if fmt == "svg":  # a picture people would rather look at: a PNG beside, as curves
+            written = write_chart(text, output)
+        else:
+            output.write_text(text, encoding="utf-8")
+            written = [output]
     except OSError as exc:
         raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
-    console.progress.step(f"wrote {fmt} graph of {len(view.versions)} versions to {output}"
-                          + (f" and {png}" if png else ""))
+    console.progress.step(f"wrote {fmt} graph of {len(view.versions)} versions to "
+                          + " and ".join(str(path) for path in written))
     return EXIT_OK
 
 
